@@ -1,0 +1,71 @@
+/**
+ * Human-readable text for the CLI: short summaries, never raw log JSON. `--json` output bypasses
+ * this module and prints the protocol objects as they are.
+ */
+import path from 'node:path';
+import type { BuildReport, CacheStats, Explanation, ModuleState } from '../shared/build-types.js';
+import type { BtfdError } from '../shared/errors.js';
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+function relative(dir: string, file: string): string {
+  const rel = path.relative(dir, file);
+  return rel.startsWith('..') ? file : rel;
+}
+
+/** The one-line build summary plus one line per failure. */
+export function formatBuildReport(report: BuildReport): string {
+  const lines = [
+    `${report.modules} modules in ${report.seconds.toFixed(2)}s: ${report.fresh} fresh, ${report.restored} restored, ${report.regenerated} regenerated, ${report.failed} failed`,
+  ];
+  for (const failure of report.failures) {
+    lines.push(`  ${relative(report.dir, failure.path)}: ${failure.error?.code ?? 'failed'}: ${failure.reason}`);
+    if (failure.error) lines.push(`    next: ${failure.error.next}`);
+  }
+  return lines.join('\n');
+}
+
+/** `btfd explain`: the key's inputs, what changed, and the verdict. */
+export function formatExplanation(explanation: Explanation): string {
+  const lines = [`${explanation.path}`, `  key      ${explanation.key}`];
+  for (const input of explanation.inputs) {
+    const changed = input.previous ? `  (changed; was ${input.previous.slice(0, 16)})` : '';
+    lines.push(`  ${input.name.padEnd(8)} ${input.digest.slice(0, 16)}  ${input.value}${changed}`);
+  }
+  lines.push(`  verdict  ${explanation.verdict}: ${explanation.reason}`);
+  lines.push(`  cache    ${explanation.cached ? 'has an artifact for this key' : 'has no artifact for this key'}`);
+  if (explanation.lastBuild) {
+    lines.push(`  last     ${explanation.lastBuild.outcome} at ${new Date(explanation.lastBuild.atMs).toISOString()}: ${explanation.lastBuild.reason}`);
+  }
+  return lines.join('\n');
+}
+
+/** `btfd cache stats`. */
+export function formatCacheStats(stats: CacheStats): string {
+  return [
+    `entries  ${stats.entries} (${stats.blobs} blobs, ${formatBytes(stats.bytes)} of ${formatBytes(stats.maxBytes)})`,
+    `hits     ${stats.hits}, misses ${stats.misses}, pahole time saved ${(stats.savedMs / 1000).toFixed(1)}s`,
+    `files    ${stats.files} in the stat cache`,
+  ].join('\n');
+}
+
+/** `btfd modules`: one line per module. */
+export function formatModules(modules: readonly ModuleState[], dir: string | undefined): string {
+  if (modules.length === 0) return 'no modules built yet';
+  return modules.map((m) => `${m.outcome.padEnd(11)} ${dir ? relative(dir, m.path) : m.path}  ${m.reason}`).join('\n');
+}
+
+/** An error as the CLI shows it: code, what happened, what to do. */
+export function formatError(err: BtfdError): string {
+  return `btfd: ${err.code}: ${err.message}\n  next: ${err.next}`;
+}

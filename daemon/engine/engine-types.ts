@@ -1,0 +1,20 @@
+/**
+ * The engine as the rest of the daemon sees it: the one object that plans and runs module BTF work.
+ * The CLI's `--no-daemon` path and the daemon's routes both drive this interface.
+ */
+import type { BuildEvent, BuildReport, BuildRequest, CacheStats, Explanation, ModuleState } from '../../shared/build-types.js';
+
+export interface Engine {
+  /** Bring the request's modules up to date; resolves with the report even when modules failed. */
+  build(request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<BuildReport>;
+  /** The key's inputs for one module and the cache's verdict, without changing anything. */
+  explain(modulePath: string, options?: { base?: string; paholeFlags?: string }): Promise<Explanation>;
+  /** What btfd remembers of the modules under dir (all when omitted). */
+  listModules(dir?: string): ModuleState[];
+  cacheStats(): CacheStats;
+  cacheGc(maxBytes?: number): { removedEntries: number; removedBytes: number };
+  cacheVerify(): { checked: number; corrupt: string[]; missing: string[]; orphans: number };
+  cacheClear(): void;
+  /** Waits for running work, then closes the worker pool and the store. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,356 @@
+/**
+ * The engine: plans each module (fresh / restore / regenerate) from its cache key and carries the
+ * plan out. Planning hashes in the worker pool behind the stat cache; restoring patches cached
+ * sections in, in process; regenerating runs pahole on a private copy in a worker.
+ *
+ * Order of writes for a regenerated module: blob → action row (the commit point) → module. A crash
+ * anywhere leaves either the old module or the new one, and a cache that is consistent.
+ */
+import { stat } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleAction, ModuleResult } from '../../shared/build-types.js';
+import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
+import { openStore, type ModuleRecord, type StatKey, type Store } from '../store/store.js';
+import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask } from '../workers/module-worker-types.js';
+import { artifactDigest, decodeArtifact, encodeArtifact, OUTPUT_SECTION_NAMES, outputsDigest } from './artifact.js';
+import { digestBase } from './base-btf.js';
+import { computeKey, describeKey, RECIPE_SPLIT_BTF, type KeyInputs } from './cache-key.js';
+import { installSections } from './elf.js';
+import type { Engine } from './engine-types.js';
+import { createKeyedLock, mapLimited } from './keyed-lock.js';
+import { defaultBase, findModules, findTreeOf, resolveTreeDir } from './module-tree.js';
+import { resolvePaholeFlags, type ResolvedFlags } from './pahole-flags.js';
+import { findExecutable, resolvePaholeTool, type PaholeTool } from './pahole-tool.js';
+import { createSingleFlight } from './single-flight.js';
+
+/** Modules planned or executed at once; the pool bounds the CPU work, this bounds open files. */
+const MODULES_IN_FLIGHT = 16;
+
+/** The subset of the resolved config the engine needs. */
+export interface EngineConfig {
+  readonly cacheDir: string;
+  readonly pahole: string;
+  readonly workers: number;
+  readonly maxCacheBytes: number;
+  /** PATH for finding pahole and running a tree's scripts. */
+  readonly searchPath?: string;
+  /** objcopy pahole uses to add `.BTF` (its LLVM_OBJCOPY). */
+  readonly objcopy?: string;
+}
+
+export interface EngineOptions {
+  readonly config: EngineConfig;
+  readonly logger: Logger;
+}
+
+/** Everything a build of one tree keys on besides the module itself. */
+interface TreeContext {
+  readonly dir: string;
+  readonly base: string;
+  readonly baseDigest: string;
+  readonly tool: PaholeTool;
+  readonly flags: ResolvedFlags;
+}
+
+/** What the planner decided for one module, with what it decided it from. */
+interface ModulePlan {
+  readonly path: string;
+  readonly stat: StatKey;
+  readonly inputs: KeyInputs;
+  readonly key: string;
+  readonly action: ModuleAction;
+  readonly reason: string;
+  /** The cached artifact's digest for restore and fresh. */
+  readonly artifactDigest: string | null;
+  readonly costMs: number;
+  readonly previous: ModuleRecord | null;
+}
+
+const DEFAULT_SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+function statKeyOf(info: import('node:fs').BigIntStats): StatKey {
+  return { dev: info.dev, ino: info.ino, size: Number(info.size), mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs };
+}
+
+function sameStat(a: StatKey, b: StatKey): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+/** Names of key inputs that differ from the module's last build, in words for a reason string. */
+function describeChanges(previous: ModuleRecord | null, inputs: KeyInputs): string[] {
+  if (!previous) return [];
+  const words: Record<string, string> = { tool: 'pahole changed', flags: 'flags changed', base: 'base BTF changed', module: 'module changed' };
+  return Object.keys(words).filter((name) => previous.inputs[name] !== undefined && previous.inputs[name] !== inputs[name as keyof KeyInputs]).map((name) => words[name]!);
+}
+
+function toBuffers(record: Record<string, Uint8Array>): Map<string, Buffer> {
+  return new Map(Object.entries(record).map(([name, bytes]) => [name, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]));
+}
+
+/** Create the engine: opens the store and the worker pool. */
+export function createEngine(options: EngineOptions): Engine {
+  const { config } = options;
+  const log = options.logger.child({ component: 'engine' });
+  const searchPath = config.searchPath ?? DEFAULT_SEARCH_PATH;
+  const objcopy = config.objcopy ?? 'objcopy';
+  const store: Store = openStore({ dir: config.cacheDir, maxBytes: config.maxCacheBytes });
+  const tmpRoot = path.join(config.cacheDir, 'tmp');
+  mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
+  const pool = new Piscina({
+    filename: new URL('../workers/module-worker.js', import.meta.url).href,
+    maxThreads: Math.max(1, config.workers),
+    minThreads: 0,
+    idleTimeout: 30_000,
+  });
+  const fileLock = createKeyedLock();
+  const regenerateFlight = createSingleFlight<Map<string, Buffer>>();
+  const toolCache = new Map<string, Promise<PaholeTool>>();
+  const running = new Set<Promise<unknown>>();
+  let closing: Promise<void> | null = null;
+
+  /** Track work so close() can wait for it. */
+  function track<T>(promise: Promise<T>): Promise<T> {
+    running.add(promise);
+    void promise.finally(() => running.delete(promise)).catch(() => undefined);
+    return promise;
+  }
+
+  /** pahole's identity, recomputed only when the binary on disk changes. */
+  async function resolveTool(): Promise<PaholeTool> {
+    const found = await findExecutable(config.pahole, searchPath);
+    if (!found) throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_MISSING', `pahole not found (looked for "${config.pahole}")`);
+    const info = await stat(found);
+    const cacheKey = `${found}:${info.size}:${info.mtimeMs}:${info.ino}`;
+    let tool = toolCache.get(cacheKey);
+    if (!tool) {
+      tool = resolvePaholeTool(found, searchPath);
+      toolCache.clear();
+      toolCache.set(cacheKey, tool);
+      tool.catch(() => toolCache.delete(cacheKey));
+    }
+    return tool;
+  }
+
+  async function resolveContext(dir: string, base: string | undefined, paholeFlags: string | undefined): Promise<TreeContext> {
+    const treeDir = await resolveTreeDir(dir);
+    const basePath = path.resolve(treeDir, base ?? defaultBase(treeDir));
+    const [baseInfo, tool] = await Promise.all([digestBase(basePath), resolveTool()]);
+    const flags = await resolvePaholeFlags({ treeDir, explicit: paholeFlags, tool, searchPath });
+    return { dir: treeDir, base: basePath, baseDigest: baseInfo.digest, tool, flags };
+  }
+
+  /** Content and output digests of a module, from the stat cache or by hashing in a worker. */
+  async function fileDigests(modulePath: string, statKey: StatKey) {
+    const known = store.lookupFile(modulePath, statKey);
+    if (known) return known;
+    const task: DigestTask = { path: modulePath, outputNames: OUTPUT_SECTION_NAMES };
+    const result = (await pool.run(task, { name: 'digest' })) as DigestResult;
+    const digests = { contentDigest: result.digest, outputsDigest: outputsDigest(toBuffers(result.outputs)) };
+    store.recordFile(modulePath, statKey, digests);
+    return digests;
+  }
+
+  async function planModule(ctx: TreeContext, modulePath: string): Promise<ModulePlan> {
+    const info = await stat(modulePath, { bigint: true }).catch((err: unknown) => {
+      throw new BtfdError('BTFD_ERR_MODULE_NOT_FOUND', `${modulePath} does not exist`, { cause: err });
+    });
+    const statKey = statKeyOf(info);
+    const digests = await fileDigests(modulePath, statKey);
+    const inputs: KeyInputs = {
+      recipe: RECIPE_SPLIT_BTF,
+      tool: ctx.tool.identity,
+      flags: ctx.flags.flags,
+      base: ctx.baseDigest,
+      module: digests.contentDigest,
+    };
+    const key = computeKey(inputs);
+    const previous = store.getModule(modulePath);
+    const changes = describeChanges(previous, inputs);
+    const because = changes.length > 0 ? changes.join(', ') : previous ? 'output sections missing or altered' : 'first build';
+    // getAction bumps last_used: a module that is merely fresh still keeps its entry alive for gc.
+    const cached = store.getAction(key);
+    const base = { path: modulePath, stat: statKey, inputs, key, previous, costMs: cached?.costMs ?? 0 };
+    if (cached && digests.outputsDigest === cached.artifactDigest) {
+      return { ...base, action: 'fresh', reason: 'output sections match the cached artifact', artifactDigest: cached.artifactDigest };
+    }
+    if (cached) return { ...base, action: 'restore', reason: `cached (${because})`, artifactDigest: cached.artifactDigest };
+    return { ...base, action: 'regenerate', reason: `not cached (${because})`, artifactDigest: null };
+  }
+
+  /** Run pahole for a key (once, however many modules share it) and store the artifact. */
+  function regenerateArtifact(ctx: TreeContext, plan: ModulePlan): Promise<Map<string, Buffer>> {
+    return regenerateFlight.run(plan.key, async () => {
+      const task: RegenerateTask = {
+        modulePath: plan.path,
+        basePath: ctx.base,
+        paholePath: ctx.tool.path,
+        flags: ctx.flags.flags.split(' ').filter(Boolean),
+        outputNames: OUTPUT_SECTION_NAMES,
+        tmpRoot,
+        objcopy,
+      };
+      const result = (await pool.run(task, { name: 'regenerate' })) as RegenerateResult;
+      const sections = toBuffers(result.sections);
+      store.putArtifact(plan.key, encodeArtifact(sections), Math.round(result.ms));
+      store.recordMiss();
+      return sections;
+    });
+  }
+
+  /** The cached sections for a plan, or null when the blob is gone or corrupt. */
+  function readCachedSections(plan: ModulePlan): Map<string, Buffer> | null {
+    if (!plan.artifactDigest) return null;
+    const blob = store.readBlob(plan.artifactDigest);
+    if (!blob) {
+      log.warn({ module: plan.path, digest: plan.artifactDigest }, 'cache blob missing or corrupt; regenerating');
+      return null;
+    }
+    try {
+      return decodeArtifact(blob);
+    } catch (err) {
+      log.warn({ module: plan.path, err }, 'cache blob undecodable; regenerating');
+      return null;
+    }
+  }
+
+  async function installAndRecord(plan: ModulePlan, sections: Map<string, Buffer>): Promise<void> {
+    await installSections(plan.path, sections);
+    const after = statKeyOf(await stat(plan.path, { bigint: true }));
+    store.recordFile(plan.path, after, {
+      contentDigest: plan.inputs.module,
+      outputsDigest: artifactDigest(encodeArtifact(sections)),
+    });
+  }
+
+  /** Carry out a plan under the module's lock, re-planning if the file changed since planning. */
+  async function executeModule(ctx: TreeContext, planned: ModulePlan): Promise<ModuleResult> {
+    const started = performance.now();
+    return fileLock.withLock(planned.path, async () => {
+      let plan = planned;
+      const current = statKeyOf(await stat(plan.path, { bigint: true }));
+      if (!sameStat(current, plan.stat)) plan = await planModule(ctx, plan.path);
+      let outcome: ModuleResult['outcome'] = 'fresh';
+      let reason = plan.reason;
+      if (plan.action === 'restore') {
+        const sections = readCachedSections(plan);
+        if (sections) {
+          await installAndRecord(plan, sections);
+          store.recordHit(plan.costMs);
+          outcome = 'restored';
+        } else {
+          reason = 'cache entry was corrupt';
+          await installAndRecord(plan, await regenerateArtifact(ctx, plan));
+          outcome = 'regenerated';
+        }
+      } else if (plan.action === 'regenerate') {
+        await installAndRecord(plan, await regenerateArtifact(ctx, plan));
+        outcome = 'regenerated';
+      }
+      store.recordModule({
+        path: plan.path,
+        key: plan.key,
+        inputs: { ...plan.inputs, basePath: ctx.base, flagsSource: ctx.flags.source },
+        outcome,
+        reason,
+        updatedMs: Date.now(),
+      });
+      return { path: plan.path, outcome, reason, ms: Math.round(performance.now() - started) };
+    });
+  }
+
+  function failure(modulePath: string, err: unknown, started: number): ModuleResult {
+    const error = toBtfdError(err);
+    log.warn({ module: modulePath, code: error.code, err }, 'module failed');
+    return {
+      path: modulePath,
+      outcome: 'failed',
+      reason: error.message,
+      ms: Math.round(performance.now() - started),
+      error: { code: codeOf(error), message: error.message, next: error.next },
+    };
+  }
+
+  async function build(request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<BuildReport> {
+    if (closing) throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', 'the engine is closing');
+    const started = performance.now();
+    const ctx = await resolveContext(request.dir, request.base, request.paholeFlags);
+    const modules = request.modules ? request.modules.map((m) => path.resolve(ctx.dir, m)) : await findModules(ctx.dir);
+    const plans = await mapLimited(modules, MODULES_IN_FLIGHT, async (modulePath) => {
+      const planStarted = performance.now();
+      return planModule(ctx, modulePath).catch((err: unknown) => failure(modulePath, err, planStarted));
+    });
+    const count = (action: ModuleAction) => plans.filter((p) => 'action' in p && p.action === action).length;
+    onEvent?.({ type: 'planned', total: modules.length, fresh: count('fresh'), restore: count('restore'), regenerate: count('regenerate') });
+    let done = 0;
+    const results = await mapLimited(plans, MODULES_IN_FLIGHT, async (plan) => {
+      const moduleStarted = performance.now();
+      const result = 'action' in plan ? await executeModule(ctx, plan).catch((err: unknown) => failure(plan.path, err, moduleStarted)) : plan;
+      done++;
+      onEvent?.({ type: 'module', result, done, total: modules.length });
+      return result;
+    });
+    const tally = (outcome: ModuleResult['outcome']) => results.filter((r) => r.outcome === outcome).length;
+    const report: BuildReport = {
+      dir: ctx.dir,
+      base: ctx.base,
+      flags: ctx.flags.flags,
+      modules: results.length,
+      fresh: tally('fresh'),
+      restored: tally('restored'),
+      regenerated: tally('regenerated'),
+      failed: tally('failed'),
+      seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+      failures: results.filter((r) => r.outcome === 'failed'),
+      results,
+    };
+    log.info({ dir: report.dir, modules: report.modules, fresh: report.fresh, restored: report.restored, regenerated: report.regenerated, failed: report.failed, seconds: report.seconds }, 'build finished');
+    return report;
+  }
+
+  async function explain(modulePath: string, opts: { base?: string; paholeFlags?: string } = {}): Promise<Explanation> {
+    const absolute = path.resolve(modulePath);
+    const previous = store.getModule(absolute);
+    const treeDir = await findTreeOf(absolute);
+    const base = opts.base ?? previous?.inputs.basePath;
+    const flags = opts.paholeFlags ?? (previous?.inputs.flagsSource === 'option' ? previous.inputs.flags : undefined);
+    const ctx = await resolveContext(treeDir, base, flags);
+    const plan = await planModule(ctx, absolute);
+    const inputs = describeKey(plan.inputs).map((input) => {
+      const before = previous?.inputs[input.name];
+      return before !== undefined && input.name !== 'schema' && input.name !== 'recipe' && before !== plan.inputs[input.name] ? { ...input, previous: before } : input;
+    });
+    return {
+      path: absolute,
+      key: plan.key,
+      inputs,
+      verdict: plan.action,
+      reason: plan.reason,
+      cached: plan.artifactDigest !== null,
+      ...(previous ? { lastBuild: { outcome: previous.outcome, reason: previous.reason, atMs: previous.updatedMs } } : {}),
+    };
+  }
+
+  return {
+    build: (request, onEvent) => track(build(request, onEvent)),
+    explain: (modulePath, opts) => track(explain(modulePath, opts)),
+    listModules(dir) {
+      const prefix = dir ? path.resolve(dir) + path.sep : undefined;
+      return store.listModules(prefix).map((r) => ({ path: r.path, outcome: r.outcome, reason: r.reason, updatedMs: r.updatedMs }));
+    },
+    cacheStats: () => store.stats(),
+    cacheGc: (maxBytes) => store.gc(maxBytes),
+    cacheVerify: () => store.verify(),
+    cacheClear: () => store.clear(),
+    close() {
+      closing ??= (async () => {
+        await Promise.allSettled([...running]);
+        await pool.destroy();
+        store.close();
+      })();
+      return closing;
+    },
+  };
+}

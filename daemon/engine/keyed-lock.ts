@@ -1,0 +1,41 @@
+/**
+ * A lock per key (here: per module file), so that two jobs on one file run one after the other and
+ * the second sees the first's result instead of racing it.
+ */
+export interface KeyedLock {
+  withLock<T>(key: string, work: () => Promise<T>): Promise<T>;
+}
+
+export function createKeyedLock(): KeyedLock {
+  const tails = new Map<string, Promise<void>>();
+  return {
+    async withLock(key, work) {
+      const previous = tails.get(key) ?? Promise.resolve();
+      let release!: () => void;
+      const mine = new Promise<void>((resolve) => (release = resolve));
+      const tail = previous.then(() => mine);
+      tails.set(key, tail);
+      await previous;
+      try {
+        return await work();
+      } finally {
+        release();
+        if (tails.get(key) === tail) tails.delete(key);
+      }
+    },
+  };
+}
+
+/** Run fn over items with at most `limit` in flight; results keep the items' order. */
+export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!, index);
+    }
+  });
+  await Promise.all(runners);
+  return results;
+}

@@ -1,0 +1,76 @@
+/**
+ * piscina worker: the heavy per-module work, off the main thread so the daemon stays responsive.
+ * `digest` hashes a module; `regenerate` runs pahole on a private copy and returns the sections it
+ * wrote. Neither touches the module itself: installing is the main thread's, after the cache write.
+ * The task and result types live in module-worker-types.ts, imported as types on both sides.
+ */
+import { spawn } from 'node:child_process';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { BtfdError } from '../../shared/errors.js';
+import { digestModule, readElfLayout, readSections } from '../engine/elf.js';
+import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask } from './module-worker-types.js';
+
+/** pahole's stderr kept for error messages; enough for its diagnostics, bounded for huge dumps. */
+const MAX_STDERR_BYTES = 16 * 1024;
+
+/** Hash a module's content (without output sections) and return its current output sections. */
+export async function digest(task: DigestTask): Promise<DigestResult> {
+  const result = await digestModule(task.path, task.outputNames);
+  return { digest: result.digest, outputs: Object.fromEntries(result.outputs) };
+}
+
+interface PaholeExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+function runPahole(paholePath: string, args: readonly string[], objcopy: string): Promise<PaholeExit> {
+  return new Promise((resolve, reject) => {
+    // pahole adds .BTF through $LLVM_OBJCOPY; kbuild points it at GNU objcopy, and so do we.
+    const child = spawn(paholePath, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, LLVM_OBJCOPY: objcopy },
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      if (stderr.length < MAX_STDERR_BYTES) stderr += chunk.slice(0, MAX_STDERR_BYTES - stderr.length);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stderr: stderr.trim() }));
+  });
+}
+
+/** Run pahole on a private copy of the module and return the output sections it produced. */
+export async function regenerate(task: RegenerateTask): Promise<RegenerateResult> {
+  const layout = await readElfLayout(task.modulePath);
+  if (!layout.sections.some((section) => section.name === '.debug_info')) {
+    throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `${task.modulePath} has no .debug_info section`);
+  }
+  const workDir = await mkdtemp(path.join(task.tmpRoot, 'regen-'));
+  try {
+    const copy = path.join(workDir, path.basename(task.modulePath));
+    await copyFile(task.modulePath, copy);
+    const started = performance.now();
+    const args = ['-J', ...task.flags, '--btf_base', task.basePath, copy];
+    const exit = await runPahole(task.paholePath, args, task.objcopy).catch((err: unknown) => {
+      throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_MISSING', `could not run ${task.paholePath}`, { cause: err });
+    });
+    const ms = performance.now() - started;
+    if (exit.signal !== null) {
+      throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_CRASHED', `pahole was killed by ${exit.signal} on ${task.modulePath}: ${exit.stderr}`);
+    }
+    if (exit.code !== 0) {
+      throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_FAILED', `pahole exited with ${exit.code} on ${task.modulePath}: ${exit.stderr}`);
+    }
+    const sections = await readSections(copy, task.outputNames);
+    if (!sections.has('.BTF')) {
+      throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `pahole wrote no .BTF for ${task.modulePath}${exit.stderr ? `: ${exit.stderr}` : ''}`);
+    }
+    return { sections: Object.fromEntries(sections), ms, stderr: exit.stderr };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The one catalog of btfd error codes, shared by the daemon and the client.
+ *
+ * Every code carries the HTTP status the daemon answers with and the next step a user should
+ * take. docs/errors.md documents each code; a test fails when the two disagree. Callers switch on
+ * `code`, never on message text.
+ */
+
+interface ErrorSpec {
+  /** HTTP status the daemon uses when this error answers a request. */
+  readonly status: number;
+  /** What the user should do next. */
+  readonly next: string;
+}
+
+export const ERROR_CATALOG = {
+  // ELF input
+  BTFD_ERR_ELF_NOT_ELF: { status: 422, next: 'Check that the path names a kernel module (.ko) or vmlinux, not another file.' },
+  BTFD_ERR_ELF_TRUNCATED: { status: 422, next: 'The file is shorter than its headers say: rebuild it (an interrupted link leaves such files).' },
+  BTFD_ERR_ELF_UNSUPPORTED: { status: 422, next: 'btfd handles 64-bit little-endian ELF (x86_64, arm64, riscv64): build for such a target or run pahole directly.' },
+  BTFD_ERR_ELF_MALFORMED: { status: 422, next: 'The ELF headers are inconsistent: rebuild the file; if the toolchain produced it, report it with the file attached.' },
+  BTFD_ERR_ELF_READ_FAILED: { status: 500, next: 'The file could not be read (permissions or an I/O error, named in the message): make it readable by the daemon\'s user and retry.' },
+  BTFD_ERR_ELF_WRITE_FAILED: { status: 500, next: 'Check free space and permissions in the module\'s directory; the original file was left untouched.' },
+  // Base BTF
+  BTFD_ERR_BASE_MISSING: { status: 422, next: 'Pass --base PATH (a vmlinux with .BTF, or a raw BTF file such as /sys/kernel/btf/vmlinux), or build vmlinux first.' },
+  BTFD_ERR_BASE_NO_BTF: { status: 422, next: 'The base has no .BTF section: build vmlinux with CONFIG_DEBUG_INFO_BTF=y, or pass a raw BTF file with --base.' },
+  BTFD_ERR_BASE_INVALID: { status: 422, next: 'The base BTF does not start with the BTF magic: pass a vmlinux or a raw BTF file.' },
+  // Module BTF generation
+  BTFD_ERR_MODULE_NO_DWARF: { status: 422, next: 'The module has no DWARF debug info: build with CONFIG_DEBUG_INFO (and not stripped) so pahole can encode BTF.' },
+  BTFD_ERR_MODULE_NOT_FOUND: { status: 404, next: 'Check the module path; btfd only manages existing .ko files.' },
+  // Tools
+  BTFD_ERR_TOOL_PAHOLE_MISSING: { status: 500, next: 'Install pahole (Debian/Ubuntu: apt-get install dwarves) or point --pahole / BTFD_PAHOLE at it.' },
+  BTFD_ERR_TOOL_PAHOLE_FAILED: { status: 500, next: 'pahole exited with an error: read its stderr in the message; run the same pahole command by hand to reproduce.' },
+  BTFD_ERR_TOOL_PAHOLE_CRASHED: { status: 500, next: 'pahole was killed by a signal: check memory (pahole needs a lot on large modules) and retry; report a reproducible crash to dwarves.' },
+  BTFD_ERR_TOOL_FLAGS_INVALID: { status: 400, next: 'Pass only pahole encoding flags in --pahole-flags (no -J, --btf_base or file names; those are btfd\'s to set).' },
+  // Cache
+  BTFD_ERR_CACHE_CORRUPT: { status: 500, next: 'A cache blob failed its digest check and was dropped; run `btfd cache verify` and, if it keeps happening, check the disk.' },
+  BTFD_ERR_CACHE_UNAVAILABLE: { status: 500, next: 'The cache database could not be opened: check permissions on the cache dir, or move it aside and let btfd create a new one.' },
+  // Trees and configuration
+  BTFD_ERR_TREE_NOT_FOUND: { status: 404, next: 'Check the directory path; it must exist and be readable.' },
+  BTFD_ERR_CONFIG_INVALID: { status: 400, next: 'Fix the option named in the message (see `btfd --help`).' },
+  // Daemon and protocol
+  BTFD_ERR_DAEMON_UNREACHABLE: { status: 503, next: 'Start it with `btfd start`, or read `btfd logs` for why it stopped.' },
+  BTFD_ERR_DAEMON_START_FAILED: { status: 503, next: 'Read `btfd logs` (or run `btfd start --foreground`) to see why the daemon did not come up.' },
+  BTFD_ERR_DAEMON_ALREADY_RUNNING: { status: 409, next: 'Another daemon owns this home: use it, or `btfd stop` it first.' },
+  BTFD_ERR_DAEMON_VERSION_MISMATCH: { status: 409, next: 'The client restarts a daemon of another version by itself; if this persists, run `btfd stop` and retry.' },
+  BTFD_ERR_DAEMON_SHUTTING_DOWN: { status: 503, next: 'The daemon is stopping: retry; the client starts a new one.' },
+  BTFD_ERR_HOME_INSECURE: { status: 500, next: 'Make the btfd directory owned by you with mode 0700 and not a symlink, or set BTFD_HOME to a private directory.' },
+  BTFD_ERR_REQUEST_INVALID: { status: 400, next: 'The request does not match the API schema: see docs/api.md.' },
+  BTFD_ERR_NOT_FOUND: { status: 404, next: 'No such route: see docs/api.md for the API under /v1.' },
+  BTFD_ERR_INTERNAL: { status: 500, next: 'An unexpected error: read `btfd logs` and report it with the log lines.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** An error with a catalog code. `detail` says what happened; the catalog says what to do. */
+export class BtfdError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly next: string;
+
+  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown }) {
+    super(detail, options);
+    this.name = 'BtfdError';
+    this.code = code;
+    this.statusCode = ERROR_CATALOG[code].status;
+    this.next = ERROR_CATALOG[code].next;
+  }
+}
+
+/** True for any value carrying a catalog code (also errors rebuilt from JSON). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CATALOG, value);
+}
+
+/** The code of an error, or BTFD_ERR_INTERNAL for anything unexpected. */
+export function codeOf(err: unknown): ErrorCode {
+  if (err instanceof BtfdError) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  return isErrorCode(code) ? code : 'BTFD_ERR_INTERNAL';
+}
+
+/** Wrap any thrown value as a BtfdError, keeping catalog errors as they are. */
+export function toBtfdError(err: unknown, fallback: ErrorCode = 'BTFD_ERR_INTERNAL'): BtfdError {
+  if (err instanceof BtfdError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new BtfdError(fallback, message, { cause: err });
+}
