@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleAction, ModuleResult } from '../../shared/build-types.js';
 import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
 import { openStore, type ModuleRecord, type StatKey, type Store } from '../store/store.js';
-import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask } from '../workers/module-worker-types.js';
+import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from '../workers/module-worker-types.js';
 import { artifactDigest, decodeArtifact, encodeArtifact, OUTPUT_SECTION_NAMES, outputsDigest } from './artifact.js';
 import { digestBase } from './base-btf.js';
 import { computeKey, describeKey, RECIPE_SPLIT_BTF, type KeyInputs } from './cache-key.js';
@@ -111,6 +111,13 @@ export function createEngine(options: EngineOptions): Engine {
   const running = new Set<Promise<unknown>>();
   let closing: Promise<void> | null = null;
 
+  /** Run a worker task; its coded error is rethrown here as a BtfdError. */
+  async function runInWorker<T>(name: 'digest' | 'regenerate', task: DigestTask | RegenerateTask): Promise<T> {
+    const result = (await pool.run(task, { name })) as WorkerOutcome<T>;
+    if (!result.ok) throw new BtfdError(result.code, result.message);
+    return result.value;
+  }
+
   /** Track work so close() can wait for it. */
   function track<T>(promise: Promise<T>): Promise<T> {
     running.add(promise);
@@ -147,7 +154,7 @@ export function createEngine(options: EngineOptions): Engine {
     const known = store.lookupFile(modulePath, statKey);
     if (known) return known;
     const task: DigestTask = { path: modulePath, outputNames: OUTPUT_SECTION_NAMES };
-    const result = (await pool.run(task, { name: 'digest' })) as DigestResult;
+    const result = await runInWorker<DigestResult>('digest', task);
     const digests = { contentDigest: result.digest, outputsDigest: outputsDigest(toBuffers(result.outputs)) };
     store.recordFile(modulePath, statKey, digests);
     return digests;
@@ -192,7 +199,7 @@ export function createEngine(options: EngineOptions): Engine {
         tmpRoot,
         objcopy,
       };
-      const result = (await pool.run(task, { name: 'regenerate' })) as RegenerateResult;
+      const result = await runInWorker<RegenerateResult>('regenerate', task);
       const sections = toBuffers(result.sections);
       store.putArtifact(plan.key, encodeArtifact(sections), Math.round(result.ms));
       store.recordMiss();

@@ -1,6 +1,11 @@
 /**
  * The main thread ↔ module worker protocol. Buffers cross the thread boundary as Uint8Array.
+ * Errors come back as data: a thrown error loses its class and `code` crossing the thread boundary.
  */
+import type { ErrorCode } from '../../shared/errors.js';
+
+/** A worker's answer: its value, or the coded error it met. */
+export type WorkerOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 export interface DigestTask {
   readonly path: string;

@@ -7,17 +7,29 @@
 import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { BtfdError } from '../../shared/errors.js';
+import { BtfdError, toBtfdError } from '../../shared/errors.js';
 import { digestModule, readElfLayout, readSections } from '../engine/elf.js';
-import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask } from './module-worker-types.js';
+import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from './module-worker-types.js';
 
 /** pahole's stderr kept for error messages; enough for its diagnostics, bounded for huge dumps. */
 const MAX_STDERR_BYTES = 16 * 1024;
 
+/** Run work and hand back its value or its coded error as data. */
+async function outcome<T>(work: () => Promise<T>): Promise<WorkerOutcome<T>> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (err) {
+    const error = toBtfdError(err);
+    return { ok: false, code: error.code, message: error.message };
+  }
+}
+
 /** Hash a module's content (without output sections) and return its current output sections. */
-export async function digest(task: DigestTask): Promise<DigestResult> {
-  const result = await digestModule(task.path, task.outputNames);
-  return { digest: result.digest, outputs: Object.fromEntries(result.outputs) };
+export function digest(task: DigestTask): Promise<WorkerOutcome<DigestResult>> {
+  return outcome(async () => {
+    const result = await digestModule(task.path, task.outputNames);
+    return { digest: result.digest, outputs: Object.fromEntries(result.outputs) };
+  });
 }
 
 interface PaholeExit {
@@ -44,7 +56,11 @@ function runPahole(paholePath: string, args: readonly string[], objcopy: string)
 }
 
 /** Run pahole on a private copy of the module and return the output sections it produced. */
-export async function regenerate(task: RegenerateTask): Promise<RegenerateResult> {
+export function regenerate(task: RegenerateTask): Promise<WorkerOutcome<RegenerateResult>> {
+  return outcome(() => regenerateModule(task));
+}
+
+async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult> {
   const layout = await readElfLayout(task.modulePath);
   if (!layout.sections.some((section) => section.name === '.debug_info')) {
     throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `${task.modulePath} has no .debug_info section`);

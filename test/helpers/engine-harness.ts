@@ -1,0 +1,55 @@
+/**
+ * Test harness: a real engine (real store, real worker pool, real pahole) in a temp dir that the
+ * test's `t.after` removes.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { TestContext } from 'node:test';
+import { pino } from 'pino';
+import { createEngine, type EngineConfig } from '../../daemon/engine/engine.js';
+import type { Engine } from '../../daemon/engine/engine-types.js';
+
+export const execFileAsync = promisify(execFile);
+
+/** A fresh temp dir removed after the test. */
+export function tempDir(t: TestContext, prefix = 'btfd-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A real engine whose cache lives in `cacheDir` (default: a new temp dir), closed after the test. */
+export function testEngine(t: TestContext, overrides: Partial<EngineConfig> = {}): { engine: Engine; cacheDir: string } {
+  const cacheDir = overrides.cacheDir ?? tempDir(t, 'btfd-cache-');
+  const engine = createEngine({
+    config: {
+      cacheDir,
+      pahole: process.env.BTFD_PAHOLE ?? 'pahole',
+      workers: 2,
+      maxCacheBytes: 64 * 1024 * 1024,
+      searchPath: process.env.PATH ?? '/usr/bin:/bin',
+      ...overrides,
+    },
+    logger: pino({ level: 'silent' }),
+  });
+  t.after(() => engine.close());
+  return { engine, cacheDir };
+}
+
+/** `objcopy --dump-section NAME=…` of a file: the section's bytes as binutils sees them. */
+export async function dumpSection(file: string, name: string, scratchDir: string): Promise<Buffer> {
+  const out = path.join(scratchDir, `dump-${path.basename(file)}-${name.replace(/\W/g, '_')}-${Date.now()}`);
+  await execFileAsync('objcopy', ['--dump-section', `${name}=${out}`, file, path.join(scratchDir, 'objcopy-discard.o')]);
+  const bytes = await readFile(out);
+  await rm(out, { force: true });
+  return bytes;
+}
+
+/** bpftool, which Debian installs in /usr/sbin (not always on PATH). */
+export function bpftoolPath(): string {
+  return ['/usr/sbin/bpftool', '/usr/bin/bpftool'].find((p) => existsSync(p)) ?? 'bpftool';
+}
