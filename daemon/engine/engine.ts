@@ -280,6 +280,13 @@ export function createEngine(options: EngineOptions): Engine {
     };
   }
 
+  /** Keep the cache within its size limit, evicting by last use, once a build has added to it. */
+  function evictIfOverLimit(): void {
+    if (store.stats().bytes <= config.maxCacheBytes) return;
+    const evicted = store.gc(config.maxCacheBytes);
+    log.info({ removedEntries: evicted.removedEntries, removedBytes: evicted.removedBytes }, 'cache evicted to its size limit');
+  }
+
   async function build(request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<BuildReport> {
     if (closing) throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', 'the engine is closing');
     const started = performance.now();
@@ -313,6 +320,7 @@ export function createEngine(options: EngineOptions): Engine {
       failures: results.filter((r) => r.outcome === 'failed'),
       results,
     };
+    evictIfOverLimit();
     log.info({ dir: report.dir, modules: report.modules, fresh: report.fresh, restored: report.restored, regenerated: report.regenerated, failed: report.failed, seconds: report.seconds }, 'build finished');
     return report;
   }
