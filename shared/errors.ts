@@ -27,6 +27,7 @@ export const ERROR_CATALOG = {
   BTFD_ERR_BASE_INVALID: { status: 422, next: 'The base BTF does not start with the BTF magic: pass a vmlinux or a raw BTF file.' },
   // Module BTF generation
   BTFD_ERR_MODULE_NO_DWARF: { status: 422, next: 'The module has no DWARF debug info: build with CONFIG_DEBUG_INFO (and not stripped) so pahole can encode BTF.' },
+  BTFD_ERR_MODULE_CHANGED: { status: 409, next: 'The module was rewritten while btfd read it (a build still running?): run the build again once the module is written.' },
   BTFD_ERR_MODULE_NOT_FOUND: { status: 404, next: 'Check the module path; btfd only manages existing .ko files.' },
   // Tools
   BTFD_ERR_TOOL_PAHOLE_MISSING: { status: 500, next: 'Install pahole (Debian/Ubuntu: apt-get install dwarves) or point --pahole / BTFD_PAHOLE at it.' },

@@ -2,7 +2,10 @@
  * The engine as the rest of the daemon sees it: the one object that plans and runs module BTF work.
  * The CLI's `--no-daemon` path and the daemon's routes both drive this interface.
  */
+import type { TreeRegistration } from '../store/store.js';
 import type { BuildEvent, BuildReport, BuildRequest, CacheStats, Explanation, ModuleState } from '../../shared/build-types.js';
+
+export type { TreeRegistration };
 
 export interface Engine {
   /** Bring the request's modules up to date; resolves with the report even when modules failed. */
@@ -11,6 +14,14 @@ export interface Engine {
   explain(modulePath: string, options?: { base?: string; paholeFlags?: string }): Promise<Explanation>;
   /** What btfd remembers of the modules under dir (all when omitted). */
   listModules(dir?: string): ModuleState[];
+  /** True when the module is exactly as btfd last wrote it (a watcher's event about our own write). */
+  isOwnWrite(modulePath: string): Promise<boolean>;
+  /** Watched-tree registrations, kept in the store so they survive restarts. */
+  readonly trees: {
+    put(tree: TreeRegistration): void;
+    remove(dir: string): boolean;
+    list(): TreeRegistration[];
+  };
   cacheStats(): CacheStats;
   cacheGc(maxBytes?: number): { removedEntries: number; removedBytes: number };
   cacheVerify(): { checked: number; corrupt: string[]; missing: string[]; orphans: number };

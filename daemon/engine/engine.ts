@@ -75,6 +75,10 @@ function statKeyOf(info: import('node:fs').BigIntStats): StatKey {
   return { dev: info.dev, ino: info.ino, size: Number(info.size), mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs };
 }
 
+function ownWriteStamp(s: StatKey): string {
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+}
+
 function sameStat(a: StatKey, b: StatKey): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
@@ -108,6 +112,8 @@ export function createEngine(options: EngineOptions): Engine {
   const fileLock = createKeyedLock();
   const regenerateFlight = createSingleFlight<Map<string, Buffer>>();
   const toolCache = new Map<string, Promise<PaholeTool>>();
+  /** The stat of each module as btfd last wrote it, so a watcher can tell its own writes apart. */
+  const ownWrites = new Map<string, string>();
   const running = new Set<Promise<unknown>>();
   let closing: Promise<void> | null = null;
 
@@ -226,6 +232,7 @@ export function createEngine(options: EngineOptions): Engine {
   async function installAndRecord(plan: ModulePlan, sections: Map<string, Buffer>): Promise<void> {
     await installSections(plan.path, sections);
     const after = statKeyOf(await stat(plan.path, { bigint: true }));
+    ownWrites.set(plan.path, ownWriteStamp(after));
     store.recordFile(plan.path, after, {
       contentDigest: plan.inputs.module,
       outputsDigest: artifactDigest(encodeArtifact(sections)),
@@ -354,6 +361,17 @@ export function createEngine(options: EngineOptions): Engine {
     listModules(dir) {
       const prefix = dir ? path.resolve(dir) + path.sep : undefined;
       return store.listModules(prefix).map((r) => ({ path: r.path, outcome: r.outcome, reason: r.reason, updatedMs: r.updatedMs }));
+    },
+    async isOwnWrite(modulePath) {
+      const stamp = ownWrites.get(modulePath);
+      if (!stamp) return false;
+      const info = await stat(modulePath, { bigint: true }).catch(() => null);
+      return info !== null && ownWriteStamp(statKeyOf(info)) === stamp;
+    },
+    trees: {
+      put: (tree) => store.putTree(tree),
+      remove: (dir) => store.removeTree(dir),
+      list: () => store.listTrees(),
     },
     cacheStats: () => store.stats(),
     cacheGc: (maxBytes) => store.gc(maxBytes),

@@ -53,6 +53,15 @@ const MIGRATIONS: readonly string[] = [
     value INTEGER NOT NULL
   ) STRICT;
   `,
+  // 1 → 2: trees the daemon watches, so registrations survive restarts.
+  `
+  CREATE TABLE trees (
+    dir        TEXT PRIMARY KEY,
+    base       TEXT,
+    flags      TEXT,
+    created_ms INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];
 
 /** The schema version this code writes. */

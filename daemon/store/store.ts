@@ -109,6 +109,14 @@ export interface VerifyResult {
   orphans: number;
 }
 
+/** A tree the daemon watches: its dir, and the base and flags given when it was registered. */
+export interface TreeRegistration {
+  readonly dir: string;
+  readonly base: string | null;
+  readonly flags: string | null;
+  readonly createdMs: number;
+}
+
 /** The cache store. Methods are synchronous; failures are BtfdError BTFD_ERR_CACHE_UNAVAILABLE. */
 export interface Store {
   /** The cache dir this store was opened on. */
@@ -133,6 +141,12 @@ export interface Store {
   getModule(path: string): ModuleRecord | null;
   /** Module records whose path starts with `prefix` (a plain string prefix), sorted by path. */
   listModules(prefix?: string): ModuleRecord[];
+  /** Register (or update) a watched tree. */
+  putTree(tree: TreeRegistration): void;
+  /** Forget a watched tree; true when it was registered. */
+  removeTree(dir: string): boolean;
+  /** Every registered tree, sorted by dir. */
+  listTrees(): TreeRegistration[];
   stats(): CacheStats;
   /** Evict actions least recently used first until blob bytes <= maxBytes; also drops orphans. */
   gc(maxBytes?: number): GcResult;
@@ -356,6 +370,14 @@ export function openStore(options: StoreOptions): Store {
       `SELECT path, key, inputs_json, outcome, reason, updated_ms FROM modules
         WHERE instr(path, ?) = 1 ORDER BY path`,
     ),
+    treePut: db.prepare<[string, string | null, string | null, bigint]>(
+      `INSERT INTO trees (dir, base, flags, created_ms) VALUES (?, ?, ?, ?)
+       ON CONFLICT (dir) DO UPDATE SET base = excluded.base, flags = excluded.flags`,
+    ),
+    treeDelete: db.prepare<[string]>(`DELETE FROM trees WHERE dir = ?`),
+    treesAll: db.prepare<[], { dir: string; base: string | null; flags: string | null; created_ms: bigint }>(
+      `SELECT dir, base, flags, created_ms FROM trees ORDER BY dir`,
+    ),
     clearAll: [
       db.prepare(`DELETE FROM actions`),
       db.prepare(`DELETE FROM blobs`),
@@ -533,6 +555,18 @@ export function openStore(options: StoreOptions): Store {
         const rows = prefix === undefined || prefix === '' ? sql.modulesAll.all() : sql.modulesPrefix.all(prefix);
         return rows.map(toModuleRecord);
       }),
+
+    putTree: (tree) =>
+      guarded('tree registration', () => {
+        sql.treePut.run(tree.dir, tree.base, tree.flags, BigInt(Math.trunc(tree.createdMs)));
+      }),
+
+    removeTree: (treeDir) => guarded('tree removal', () => sql.treeDelete.run(treeDir).changes > 0),
+
+    listTrees: () =>
+      guarded('tree list', () =>
+        sql.treesAll.all().map((row) => ({ dir: row.dir, base: row.base, flags: row.flags, createdMs: Number(row.created_ms) })),
+      ),
 
     stats: () =>
       guarded('cache stats', () => {

@@ -1,11 +1,11 @@
 /**
  * piscina worker: the heavy per-module work, off the main thread so the daemon stays responsive.
- * `digest` hashes a module; `regenerate` runs pahole on a private copy and returns the sections it
- * wrote. Neither touches the module itself: installing is the main thread's, after the cache write.
+ * `digest` hashes a module; `regenerate` runs pahole and returns the sections it encoded. Neither
+ * writes the module: installing is the main thread's, after the cache write.
  * The task and result types live in module-worker-types.ts, imported as types on both sides.
  */
 import { spawn } from 'node:child_process';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BtfdError, toBtfdError } from '../../shared/errors.js';
 import { digestModule, readElfLayout, readSections } from '../engine/elf.js';
@@ -55,35 +55,61 @@ function runPahole(paholePath: string, args: readonly string[], objcopy: string)
   });
 }
 
-/** Run pahole on a private copy of the module and return the output sections it produced. */
+/** Run pahole for the module and return the output sections it produced; the module is never written. */
 export function regenerate(task: RegenerateTask): Promise<WorkerOutcome<RegenerateResult>> {
   return outcome(() => regenerateModule(task));
 }
 
+/** Flags that make pahole write sections besides `.BTF`, which only in-place encoding captures. */
+function needsInPlaceEncoding(flags: readonly string[]): boolean {
+  return flags.some((flag) => flag.includes('distilled_base'));
+}
+
+/**
+ * Encode the module's BTF. Usually with `--btf_encode_detached`: pahole reads the module and
+ * writes raw BTF to a scratch file (byte-identical to what it would add in place), so no copy of a
+ * module of many MB is made and no objcopy runs. With a distilled base, which adds `.BTF.base`,
+ * pahole runs in place on a private copy instead.
+ */
+async function encodeBtf(task: RegenerateTask, workDir: string): Promise<{ sections: Map<string, Buffer>; exit: PaholeExit; ms: number }> {
+  const inPlace = needsInPlaceEncoding(task.flags);
+  const target = inPlace ? path.join(workDir, path.basename(task.modulePath)) : task.modulePath;
+  const detached = path.join(workDir, 'module.btf');
+  if (inPlace) await copyFile(task.modulePath, target);
+  const args = ['-J', ...task.flags, '--btf_base', task.basePath, ...(inPlace ? [] : [`--btf_encode_detached=${detached}`]), target];
+  const started = performance.now();
+  const exit = await runPahole(task.paholePath, args, task.objcopy).catch((err: unknown) => {
+    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_MISSING', `could not run ${task.paholePath}`, { cause: err });
+  });
+  const ms = performance.now() - started;
+  if (exit.signal !== null) {
+    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_CRASHED', `pahole was killed by ${exit.signal} on ${task.modulePath}: ${exit.stderr}`);
+  }
+  if (exit.code !== 0) {
+    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_FAILED', `pahole exited with ${exit.code} on ${task.modulePath}: ${exit.stderr}`);
+  }
+  const sections = inPlace
+    ? await readSections(target, task.outputNames)
+    : new Map(await readFile(detached).then((btf) => [['.BTF', btf] as const], () => []));
+  return { sections, exit, ms };
+}
+
 async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult> {
+  const before = await stat(task.modulePath, { bigint: true });
   const layout = await readElfLayout(task.modulePath);
   if (!layout.sections.some((section) => section.name === '.debug_info')) {
     throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `${task.modulePath} has no .debug_info section`);
   }
   const workDir = await mkdtemp(path.join(task.tmpRoot, 'regen-'));
   try {
-    const copy = path.join(workDir, path.basename(task.modulePath));
-    await copyFile(task.modulePath, copy);
-    const started = performance.now();
-    const args = ['-J', ...task.flags, '--btf_base', task.basePath, copy];
-    const exit = await runPahole(task.paholePath, args, task.objcopy).catch((err: unknown) => {
-      throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_MISSING', `could not run ${task.paholePath}`, { cause: err });
-    });
-    const ms = performance.now() - started;
-    if (exit.signal !== null) {
-      throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_CRASHED', `pahole was killed by ${exit.signal} on ${task.modulePath}: ${exit.stderr}`);
-    }
-    if (exit.code !== 0) {
-      throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_FAILED', `pahole exited with ${exit.code} on ${task.modulePath}: ${exit.stderr}`);
-    }
-    const sections = await readSections(copy, task.outputNames);
-    if (!sections.has('.BTF')) {
+    const { sections, exit, ms } = await encodeBtf(task, workDir);
+    if (!sections.has('.BTF') || sections.get('.BTF')!.length === 0) {
       throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `pahole wrote no .BTF for ${task.modulePath}${exit.stderr ? `: ${exit.stderr}` : ''}`);
+    }
+    // pahole read the module while it ran: if someone rewrote it meanwhile, the BTF may describe neither version.
+    const after = await stat(task.modulePath, { bigint: true });
+    if (after.mtimeNs !== before.mtimeNs || after.ino !== before.ino || after.size !== before.size) {
+      throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} changed while pahole read it`);
     }
     return { sections: Object.fromEntries(sections), ms, stderr: exit.stderr };
   } finally {

@@ -1,0 +1,253 @@
+/**
+ * Keeps every watched tree's modules current: one chokidar watcher per registered tree, builds
+ * that run one at a time per tree (changes arriving meanwhile are coalesced into the next one),
+ * and a periodic stat rescan that catches whatever the watcher missed.
+ *
+ * What triggers work: a module added or changed by someone other than btfd; the base, but only
+ * when its `.BTF` bytes changed (a relink or a `touch` is compared and dropped); the rescan.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { BuildEvent, BuildReport } from '../../shared/build-types.js';
+import { BtfdError, toBtfdError } from '../../shared/errors.js';
+import { digestBase } from '../engine/base-btf.js';
+import type { Engine, TreeRegistration } from '../engine/engine-types.js';
+import { defaultBase, resolveTreeDir } from '../engine/module-tree.js';
+import { createTreeWatcher, type TreeChange, type TreeWatcher } from './tree-watcher.js';
+
+/** Events the manager publishes (the daemon forwards them to `/v1/events`). */
+export type WatchEvent =
+  | { readonly type: 'tree-added' | 'tree-removed'; readonly dir: string }
+  | { readonly type: 'base-changed'; readonly dir: string; readonly digest: string }
+  | { readonly type: 'build-started'; readonly dir: string; readonly trigger: string; readonly modules: number | 'all' }
+  | { readonly type: 'build-progress'; readonly dir: string; readonly event: BuildEvent }
+  | { readonly type: 'build-finished'; readonly dir: string; readonly report: Omit<BuildReport, 'results'> }
+  | { readonly type: 'build-failed'; readonly dir: string; readonly code: string; readonly message: string };
+
+export interface WatchManagerOptions {
+  readonly engine: Engine;
+  readonly logger: Logger;
+  /** Quiet time before a burst of events is acted on. */
+  readonly settleMs: number;
+  /** Period of the stat rescan of every tree; 0 disables it. */
+  readonly rescanMs: number;
+  /** btfd's own dirs, never watched. */
+  readonly ignoredDirs: readonly string[];
+  readonly publish: (event: WatchEvent) => void;
+}
+
+/** One watched tree's state, as status shows it. */
+export interface TreeStatus {
+  readonly dir: string;
+  readonly base: string;
+  readonly flags: string | null;
+  readonly ready: boolean;
+  readonly building: boolean;
+  readonly events: number;
+  readonly errors: number;
+  readonly lastBuild: Omit<BuildReport, 'results'> | null;
+  readonly lastError: { readonly code: string; readonly message: string } | null;
+}
+
+export interface WatchManager {
+  /** Register and start watching a tree; resolves once it is watched (its first build runs on). */
+  add(tree: { dir: string; base?: string; paholeFlags?: string }): Promise<TreeStatus>;
+  /** Stop watching and forget a tree; false when it was not watched. */
+  remove(dir: string): Promise<boolean>;
+  /** Start watching every registered tree (after a restart). */
+  restore(): Promise<void>;
+  /** Resolves when no tree has a build running or pending (tests and `reconcile`). */
+  idle(): Promise<void>;
+  list(): TreeStatus[];
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+interface WatchedTree {
+  readonly registration: TreeRegistration;
+  readonly base: string;
+  readonly watcher: TreeWatcher;
+  baseDigest: string | null;
+  running: Promise<void> | null;
+  /** Work that arrived while a build ran: all modules, or these. */
+  pending: { all: boolean; modules: Set<string>; trigger: string } | null;
+  lastBuild: Omit<BuildReport, 'results'> | null;
+  lastError: { code: string; message: string } | null;
+}
+
+function summary(report: BuildReport): Omit<BuildReport, 'results'> {
+  const { results: _results, ...rest } = report;
+  return rest;
+}
+
+/** Create the manager; it watches nothing until add() or restore(). */
+export function createWatchManager(options: WatchManagerOptions): WatchManager {
+  const { engine, publish } = options;
+  const log = options.logger.child({ component: 'watch' });
+  const trees = new Map<string, WatchedTree>();
+  let rescanTimer: NodeJS.Timeout | null = null;
+  let closing: Promise<void> | null = null;
+
+  function status(tree: WatchedTree): TreeStatus {
+    const health = tree.watcher.health();
+    return {
+      dir: tree.registration.dir,
+      base: tree.base,
+      flags: tree.registration.flags,
+      ready: health.ready,
+      building: tree.running !== null,
+      events: health.events,
+      errors: health.errors,
+      lastBuild: tree.lastBuild,
+      lastError: tree.lastError,
+    };
+  }
+
+  /** Queue work for a tree; start it unless a build runs, which then picks it up. */
+  function schedule(tree: WatchedTree, work: { all: boolean; modules: readonly string[]; trigger: string }): void {
+    const pending = (tree.pending ??= { all: false, modules: new Set(), trigger: work.trigger });
+    pending.all ||= work.all;
+    for (const m of work.modules) pending.modules.add(m);
+    if (!tree.running) tree.running = drain(tree);
+  }
+
+  async function drain(tree: WatchedTree): Promise<void> {
+    const dir = tree.registration.dir;
+    while (tree.pending && !closing) {
+      const work = tree.pending;
+      tree.pending = null;
+      publish({ type: 'build-started', dir, trigger: work.trigger, modules: work.all ? 'all' : work.modules.size });
+      try {
+        const report = await engine.build(
+          {
+            dir,
+            base: tree.base,
+            ...(tree.registration.flags !== null ? { paholeFlags: tree.registration.flags } : {}),
+            ...(work.all ? {} : { modules: [...work.modules] }),
+          },
+          (event) => publish({ type: 'build-progress', dir, event }),
+        );
+        tree.lastBuild = summary(report);
+        tree.lastError = null;
+        publish({ type: 'build-finished', dir, report: tree.lastBuild });
+        log.info({ dir, trigger: work.trigger, restored: report.restored, regenerated: report.regenerated, failed: report.failed }, 'tree build finished');
+      } catch (err) {
+        const error = toBtfdError(err);
+        tree.lastError = { code: error.code, message: error.message };
+        publish({ type: 'build-failed', dir, code: error.code, message: error.message });
+        log.warn({ dir, code: error.code, err }, 'tree build failed');
+      }
+    }
+    tree.running = null;
+  }
+
+  async function onChange(tree: WatchedTree, change: TreeChange): Promise<void> {
+    let all = false;
+    let trigger = 'modules changed';
+    if (change.baseChanged) {
+      const digest = await digestBase(tree.base).then((d) => d.digest, () => null);
+      if (digest !== null && digest !== tree.baseDigest) {
+        tree.baseDigest = digest;
+        publish({ type: 'base-changed', dir: tree.registration.dir, digest });
+        all = true;
+        trigger = 'base BTF changed';
+      }
+    }
+    // A module exactly as btfd wrote it is btfd's own write echoing back: no work.
+    const modules: string[] = [];
+    for (const m of change.modules) if (!(await engine.isOwnWrite(m))) modules.push(m);
+    if (all || modules.length > 0) schedule(tree, { all, modules, trigger });
+  }
+
+  async function startWatching(registration: TreeRegistration): Promise<WatchedTree> {
+    const base = registration.base ?? defaultBase(registration.dir);
+    let tree!: WatchedTree;
+    const watcher = createTreeWatcher({
+      dir: registration.dir,
+      base,
+      settleMs: options.settleMs,
+      ignoredDirs: options.ignoredDirs,
+      onChange: (change) => {
+        onChange(tree, change).catch((err: unknown) => log.warn({ dir: registration.dir, err }, 'change handling failed'));
+      },
+      onError: (err) => log.warn({ dir: registration.dir, err }, 'watcher error'),
+    });
+    tree = { registration, base, watcher, baseDigest: null, running: null, pending: null, lastBuild: null, lastError: null };
+    trees.set(registration.dir, tree);
+    tree.baseDigest = await digestBase(base).then((d) => d.digest, () => null);
+    await watcher.ready;
+    // Reconcile: whatever changed while nobody watched is found by one build over the tree.
+    schedule(tree, { all: true, modules: [], trigger: 'watch started' });
+    return tree;
+  }
+
+  function armRescan(): void {
+    if (options.rescanMs <= 0 || rescanTimer) return;
+    rescanTimer = setInterval(() => {
+      for (const tree of trees.values()) schedule(tree, { all: true, modules: [], trigger: 'periodic rescan' });
+    }, options.rescanMs);
+    rescanTimer.unref();
+  }
+
+  return {
+    async add(request) {
+      if (closing) throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', 'the daemon is stopping');
+      const dir = await resolveTreeDir(request.dir);
+      const base = request.base ? path.resolve(request.base) : null;
+      // Fail now, with the base's own code, rather than in a background build.
+      await digestBase(base ?? defaultBase(dir));
+      const existing = trees.get(dir);
+      if (existing) {
+        trees.delete(dir);
+        await existing.watcher.close();
+      }
+      const registration: TreeRegistration = { dir, base, flags: request.paholeFlags ?? null, createdMs: Date.now() };
+      engine.trees.put(registration);
+      const tree = await startWatching(registration);
+      armRescan();
+      publish({ type: 'tree-added', dir });
+      return status(tree);
+    },
+    async remove(dir) {
+      const absolute = path.resolve(dir);
+      const tree = trees.get(absolute);
+      const known = engine.trees.remove(absolute);
+      if (!tree) return known;
+      trees.delete(absolute);
+      tree.pending = null;
+      await tree.watcher.close();
+      publish({ type: 'tree-removed', dir: absolute });
+      return true;
+    },
+    async restore() {
+      for (const registration of engine.trees.list()) {
+        try {
+          await startWatching(registration);
+        } catch (err) {
+          log.warn({ dir: registration.dir, err }, 'could not resume watching a tree');
+        }
+      }
+      if (trees.size > 0) armRescan();
+    },
+    async idle() {
+      for (;;) {
+        const running = [...trees.values()].map((t) => t.running).filter((r): r is Promise<void> => r !== null);
+        if (running.length === 0) return;
+        await Promise.allSettled(running);
+      }
+    },
+    list: () => [...trees.values()].map(status),
+    get size() {
+      return trees.size;
+    },
+    close() {
+      closing ??= (async () => {
+        if (rescanTimer) clearInterval(rescanTimer);
+        await Promise.allSettled([...trees.values()].map((t) => t.watcher.close()));
+        await Promise.allSettled([...trees.values()].map((t) => t.running));
+        trees.clear();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * Watch mode with a real engine, real chokidar and the real pahole on the fixture kernel.
+ */
+import assert from 'node:assert/strict';
+import { copyFile, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { createWatchManager, type WatchEvent, type WatchManager } from '../../daemon/watch/watch-manager.js';
+import { createFixtureKernel, writeVmlinuxVariant } from '../fixtures/fixture-kernel.js';
+import { tempDir, testEngine } from '../helpers/engine-harness.js';
+
+const SETTLE_MS = 150;
+
+function startManager(t: TestContext, cacheDir?: string): { manager: WatchManager; events: WatchEvent[] } {
+  const { engine } = testEngine(t, cacheDir ? { cacheDir } : {});
+  const events: WatchEvent[] = [];
+  const manager = createWatchManager({
+    engine,
+    logger: pino({ level: 'silent' }),
+    settleMs: SETTLE_MS,
+    rescanMs: 0,
+    ignoredDirs: [],
+    publish: (event) => events.push(event),
+  });
+  t.after(() => manager.close());
+  return { manager, events };
+}
+
+/** Poll until `check` holds, failing after timeoutMs. */
+async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<number> {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) assert.fail(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+  return Date.now() - started;
+}
+
+const finished = (events: WatchEvent[]) => events.filter((e): e is Extract<WatchEvent, { type: 'build-finished' }> => e.type === 'build-finished');
+const started = (events: WatchEvent[]) => events.filter((e) => e.type === 'build-started');
+
+test('a watched tree stays current: reconcile, restore on relink, nothing on touch, all on a type change', async (t) => {
+  const dir = tempDir(t);
+  const kernel = await createFixtureKernel(path.join(dir, 'k'));
+  const pristine = await createFixtureKernel(path.join(dir, 'pristine'));
+  const n = kernel.modules.length;
+  const { manager, events } = startManager(t);
+
+  await manager.add({ dir: kernel.dir });
+  await waitFor('first build', () => finished(events).length === 1);
+  assert.equal(finished(events)[0]!.report.regenerated, n);
+
+  // btfd's own writes echo back as events: they must not start any work.
+  await sleep(SETTLE_MS * 4);
+  await manager.idle();
+  assert.equal(started(events).length, 1, 'own writes triggered no build');
+
+  // A relinked module (no .BTF) is restored soon after the write settles.
+  const relinked = kernel.modules[3]!;
+  await copyFile(pristine.modules[3]!, relinked);
+  const restoreMs = await waitFor('restore', () => finished(events).length === 2);
+  const restore = finished(events)[1]!.report;
+  assert.deepEqual([restore.modules, restore.restored], [1, 1]);
+  assert.ok(restoreMs < 2000, `restored ${restoreMs} ms after the write`);
+
+  // touch vmlinux: the base's .BTF bytes did not change, so nothing is planned at all.
+  const now = new Date(Date.now() + 3000);
+  await utimes(kernel.vmlinux, now, now);
+  await writeVmlinuxVariant(kernel, 'relinked');
+  await sleep(SETTLE_MS * 4);
+  await manager.idle();
+  assert.equal(started(events).length, 2, 'no build after a touch or a relink with the same types');
+  assert.equal(events.filter((e) => e.type === 'base-changed').length, 0);
+
+  await writeVmlinuxVariant(kernel, 'typechange');
+  await waitFor('type change build', () => finished(events).length === 3, 10_000);
+  assert.equal(events.filter((e) => e.type === 'base-changed').length, 1);
+  assert.equal(finished(events)[2]!.report.regenerated, n);
+  await manager.close();
+});
+
+test('registrations survive a restart of the manager', async (t) => {
+  const dir = tempDir(t);
+  const kernel = await createFixtureKernel(path.join(dir, 'k'));
+  const cacheDir = tempDir(t, 'btfd-cache-');
+  const first = startManager(t, cacheDir);
+  await first.manager.add({ dir: kernel.dir });
+  await first.manager.idle();
+  await first.manager.close();
+
+  const second = startManager(t, cacheDir);
+  await second.manager.restore();
+  assert.deepEqual(second.manager.list().map((tree) => tree.dir), [kernel.dir]);
+  await waitFor('reconcile', () => finished(second.events).length === 1);
+  assert.equal(finished(second.events)[0]!.report.fresh, kernel.modules.length);
+
+  assert.equal(await second.manager.remove(kernel.dir), true);
+  assert.equal(second.manager.size, 0);
+  assert.equal(await second.manager.remove(kernel.dir), false);
+});
+
+test('watching a tree without a base fails with the base code', async (t) => {
+  const dir = tempDir(t);
+  const { manager } = startManager(t);
+  await assert.rejects(manager.add({ dir }), { code: 'BTFD_ERR_BASE_MISSING' });
+  await assert.rejects(manager.add({ dir: path.join(dir, 'nope') }), { code: 'BTFD_ERR_TREE_NOT_FOUND' });
+});
