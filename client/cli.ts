@@ -1,19 +1,21 @@
 /**
- * The `btfd` command line. Commands are thin: they resolve the config once, then either talk to
- * the daemon or (with `--no-daemon`) run the engine in this process, and print short text or
- * `--json`. Exit status: 0 ok, 1 when a module failed, 2 when the command itself could not run.
+ * The `btfd` command line. Commands are thin: they resolve the config once, then talk to the
+ * daemon (autostarting it) or, with `--no-daemon`, run the engine in this process, and print
+ * short text or `--json`. Exit status: 0 ok, 1 when a module failed, 2 when the command itself
+ * could not run (3 for `status` when no daemon runs).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';
-import { pino } from 'pino';
 import type { BuildReport, BuildRequest } from '../shared/build-types.js';
 import { parseSize, resolveConfig, type Config } from '../shared/config.js';
 import { BtfdError, toBtfdError } from '../shared/errors.js';
 import { DAEMON_VERSION } from '../shared/version.js';
-import { createEngine } from '../daemon/engine/engine.js';
-import type { Engine } from '../daemon/engine/engine-types.js';
+import { daemonBackend, inProcessBackend, type Backend } from './backend.js';
 import { createBuildProgress } from './build-progress.js';
-import { formatBuildReport, formatBytes, formatCacheStats, formatError, formatExplanation } from './format.js';
+import { connectDaemon } from './connect.js';
+import { logsCommand, startCommand, statusCommand, stopCommand } from './daemon-commands.js';
+import { formatBuildReport, formatBytes, formatCacheStats, formatError, formatExplanation, formatModules } from './format.js';
+import { kbuildCommand } from './kbuild-command.js';
 
 /** Exit status when a command could not run at all (as opposed to a module failing). */
 const EXIT_USAGE = 2;
@@ -21,6 +23,11 @@ const EXIT_USAGE = 2;
 interface Io {
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
+}
+
+interface BackendOptions {
+  /** commander's `--no-daemon` sets daemon to false. */
+  readonly daemon?: boolean;
 }
 
 function print(stream: NodeJS.WritableStream, text: string): void {
@@ -36,29 +43,11 @@ function parseSizeOption(value: string): number {
   }
 }
 
-/** Run `work` with an in-process engine, closing it however work ends. */
-async function withEngine<T>(config: Config, work: (engine: Engine) => Promise<T>): Promise<T> {
-  const engine = createEngine({ config, logger: pino({ level: 'silent' }) });
-  try {
-    return await work(engine);
-  } finally {
-    await engine.close();
-  }
+function absolute(file: string | undefined): string | undefined {
+  return file === undefined ? undefined : path.resolve(file);
 }
 
-async function runBuild(config: Config, request: BuildRequest, json: boolean, io: Io): Promise<number> {
-  const progress = json ? null : createBuildProgress(io.stderr);
-  let report: BuildReport;
-  try {
-    report = await withEngine(config, (engine) => engine.build(request, (event) => progress?.onEvent(event)));
-  } finally {
-    progress?.stop();
-  }
-  print(io.stdout, json ? JSON.stringify(report) : formatBuildReport(report));
-  return report.failed > 0 ? 1 : 0;
-}
-
-/** Build the commander program; `run` resolves with the exit code. */
+/** Build the commander program; `setExitCode` receives each command's exit status. */
 export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code: number) => void): Command {
   const program = new Command('btfd')
     .description('Incremental build daemon and content-addressed cache for Linux kernel module BTF')
@@ -68,8 +57,19 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .showHelpAfterError();
   program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
 
-  const config = (extra: Record<string, unknown> = {}): Config =>
-    resolveConfig({ env, flags: { ...program.opts(), ...extra } });
+  const config = (): Config => resolveConfig({ env, flags: program.opts() });
+  const note = (text: string) => print(io.stderr, `btfd: ${text}`);
+
+  /** Run work against the daemon or, with --no-daemon, an engine in this process. */
+  async function withBackend<T>(options: BackendOptions, work: (backend: Backend) => Promise<T>): Promise<T> {
+    const resolved = config();
+    const backend = options.daemon === false ? await inProcessBackend(resolved, env.PATH) : await daemonBackend(resolved, note);
+    try {
+      return await work(backend);
+    } finally {
+      await backend.close();
+    }
+  }
 
   const action =
     <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
@@ -81,23 +81,104 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
         setExitCode(EXIT_USAGE);
       }
     };
+  const noDaemon = () => new Option('--no-daemon', 'run the engine in this process instead of asking the daemon');
+
+  program
+    .command('start')
+    .description('start the daemon (in the background unless --foreground)')
+    .option('--foreground', 'run the daemon in this process, logging to its log file')
+    .action(action(async (opts: { foreground?: boolean }) => startCommand(config(), { foreground: opts.foreground === true }, io)));
+  program
+    .command('stop')
+    .description('stop the daemon, letting running work finish')
+    .action(action(async () => stopCommand(config(), {}, io)));
+  program
+    .command('status')
+    .description('daemon state: pid, socket, trees, modules, cache, pool (exit 3 when not running)')
+    .option('--json', 'print one JSON object')
+    .action(action(async (opts: { json?: boolean }) => statusCommand(config(), { json: opts.json === true }, io)));
+  program
+    .command('logs')
+    .description("show the daemon's log, readable")
+    .option('-f, --follow', 'keep printing new lines')
+    .option('-n, --lines <n>', 'how many lines to show first', (v) => Number.parseInt(v, 10))
+    .action(
+      action(async (opts: { follow?: boolean; lines?: number }) =>
+        logsCommand(config(), { follow: opts.follow === true, ...(opts.lines !== undefined ? { lines: opts.lines } : {}) }, io),
+      ),
+    );
 
   program
     .command('build')
     .description('bring every module under DIR up to date now')
     .argument('[dir]', 'the tree: a kernel build dir, or any dir with a base and .ko files', '.')
     .option('--base <path>', 'base BTF: a vmlinux or a raw BTF file (default: DIR/vmlinux)')
-    .option('--pahole-flags <flags>', 'pahole encoding flags (default: what the tree\'s scripts choose)')
+    .option('--pahole-flags <flags>', "pahole encoding flags (default: what the tree's scripts choose)")
     .option('--json', 'print one JSON object instead of text')
-    .option('--no-daemon', 'run the engine in this process instead of asking the daemon')
+    .addOption(noDaemon())
     .action(
-      action(async (dir: string, opts: { base?: string; paholeFlags?: string; json?: boolean }) => {
+      action(async (dir: string, opts: BackendOptions & { base?: string; paholeFlags?: string; json?: boolean }) => {
         const request: BuildRequest = {
           dir: path.resolve(dir),
           ...(opts.base ? { base: path.resolve(opts.base) } : {}),
           ...(opts.paholeFlags !== undefined ? { paholeFlags: opts.paholeFlags } : {}),
         };
-        return runBuild(config(), request, opts.json === true, io);
+        const progress = opts.json ? null : createBuildProgress(io.stderr);
+        let report: BuildReport;
+        try {
+          report = await withBackend(opts, (backend) => backend.build(request, progress ? (event) => progress.onEvent(event) : undefined));
+        } finally {
+          progress?.stop();
+        }
+        print(io.stdout, opts.json ? JSON.stringify(report) : formatBuildReport(report));
+        return report.failed > 0 ? 1 : 0;
+      }),
+    );
+
+  program
+    .command('watch')
+    .description("keep DIR's modules current as files change (registrations survive restarts)")
+    .argument('<dir>', 'the tree to watch')
+    .option('--base <path>', 'base BTF (default: DIR/vmlinux)')
+    .option('--pahole-flags <flags>', "pahole encoding flags (default: what the tree's scripts choose)")
+    .option('--json', 'print the tree status as JSON')
+    .action(
+      action(async (dir: string, opts: { base?: string; paholeFlags?: string; json?: boolean }) => {
+        const client = await connectDaemon(config(), { autostart: true });
+        for (const text of client.notes) note(text);
+        const tree = await client.watch({
+          dir: path.resolve(dir),
+          ...(opts.base ? { base: path.resolve(opts.base) } : {}),
+          ...(opts.paholeFlags !== undefined ? { paholeFlags: opts.paholeFlags } : {}),
+        });
+        print(io.stdout, opts.json ? JSON.stringify(tree) : `watching ${tree.dir} (base ${tree.base}); \`btfd status\` shows its builds`);
+        return 0;
+      }),
+    );
+  program
+    .command('unwatch')
+    .description('stop watching DIR')
+    .argument('<dir>', 'a watched tree')
+    .action(
+      action(async (dir: string) => {
+        const client = await connectDaemon(config(), { autostart: true });
+        const { removed } = await client.unwatch(path.resolve(dir));
+        print(io.stdout, removed ? `stopped watching ${path.resolve(dir)}` : `${path.resolve(dir)} was not watched`);
+        return removed ? 0 : 1;
+      }),
+    );
+
+  program
+    .command('modules')
+    .description("each module's state and why (which input changed)")
+    .argument('[dir]', 'only modules under this dir')
+    .option('--json', 'print JSON')
+    .addOption(noDaemon())
+    .action(
+      action(async (dir: string | undefined, opts: BackendOptions & { json?: boolean }) => {
+        const modules = await withBackend(opts, (backend) => backend.modules(absolute(dir)));
+        print(io.stdout, opts.json ? JSON.stringify({ modules }) : formatModules(modules, absolute(dir)));
+        return 0;
       }),
     );
 
@@ -108,10 +189,12 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .option('--base <path>', 'base BTF (default: the one of its last build, else the nearest vmlinux)')
     .option('--pahole-flags <flags>', 'pahole flags (default: those of its last build)')
     .option('--json', 'print JSON')
+    .addOption(noDaemon())
     .action(
-      action(async (modulePath: string, opts: { base?: string; paholeFlags?: string; json?: boolean }) => {
-        const explanation = await withEngine(config(), (engine) =>
-          engine.explain(path.resolve(modulePath), {
+      action(async (modulePath: string, opts: BackendOptions & { base?: string; paholeFlags?: string; json?: boolean }) => {
+        const explanation = await withBackend(opts, (backend) =>
+          backend.explain({
+            path: path.resolve(modulePath),
             ...(opts.base ? { base: path.resolve(opts.base) } : {}),
             ...(opts.paholeFlags !== undefined ? { paholeFlags: opts.paholeFlags } : {}),
           }),
@@ -121,13 +204,20 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
       }),
     );
 
+  program
+    .command('kbuild')
+    .description('check a kernel build dir for the btfd-pahole drop-in and print the make line')
+    .argument('[dir]', 'the kernel build dir', '.')
+    .action(action(async (dir: string) => kbuildCommand(config(), dir, env.PATH, io)));
+
   const cache = program.command('cache').description('inspect and maintain the cache');
   cache
     .command('stats')
     .option('--json', 'print JSON')
+    .addOption(noDaemon())
     .action(
-      action(async (opts: { json?: boolean }) => {
-        const stats = await withEngine(config(), async (engine) => engine.cacheStats());
+      action(async (opts: BackendOptions & { json?: boolean }) => {
+        const stats = await withBackend(opts, (backend) => backend.cacheStats());
         print(io.stdout, opts.json ? JSON.stringify(stats) : formatCacheStats(stats));
         return 0;
       }),
@@ -136,9 +226,10 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .command('gc')
     .description('evict least recently used entries until the cache fits')
     .addOption(new Option('--max-size <size>', 'size limit, e.g. 500M or 2G (default: the configured limit)').argParser(parseSizeOption))
+    .addOption(noDaemon())
     .action(
-      action(async (opts: { maxSize?: number }) => {
-        const result = await withEngine(config(), async (engine) => engine.cacheGc(opts.maxSize));
+      action(async (opts: BackendOptions & { maxSize?: number }) => {
+        const result = await withBackend(opts, (backend) => backend.cacheGc(opts.maxSize));
         print(io.stdout, `removed ${result.removedEntries} entries, ${formatBytes(result.removedBytes)}`);
         return 0;
       }),
@@ -147,9 +238,10 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .command('verify')
     .description('re-hash every blob; drop corrupt ones and orphans')
     .option('--json', 'print JSON')
+    .addOption(noDaemon())
     .action(
-      action(async (opts: { json?: boolean }) => {
-        const result = await withEngine(config(), async (engine) => engine.cacheVerify());
+      action(async (opts: BackendOptions & { json?: boolean }) => {
+        const result = await withBackend(opts, (backend) => backend.cacheVerify());
         print(
           io.stdout,
           opts.json
@@ -162,9 +254,10 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
   cache
     .command('clear')
     .description('remove every cache entry and blob')
+    .addOption(noDaemon())
     .action(
-      action(async () => {
-        await withEngine(config(), async (engine) => engine.cacheClear());
+      action(async (opts: BackendOptions) => {
+        await withBackend(opts, (backend) => backend.cacheClear());
         print(io.stdout, 'cache cleared');
         return 0;
       }),

@@ -91,3 +91,21 @@ export interface CacheStats {
   readonly savedMs: number;
   readonly files: number;
 }
+
+/** A build report without its per-module results, as tree status and events carry it. */
+export type BuildSummary = Omit<BuildReport, 'results'>;
+
+/** One watched tree, as `btfd status` and `GET /v1/trees` show it. */
+export interface TreeStatus {
+  readonly dir: string;
+  readonly base: string;
+  readonly flags: string | null;
+  /** The watcher has scanned the tree and is watching. */
+  readonly ready: boolean;
+  readonly building: boolean;
+  /** File events seen, and watcher errors met. */
+  readonly events: number;
+  readonly errors: number;
+  readonly lastBuild: BuildSummary | null;
+  readonly lastError: { readonly code: ErrorCode; readonly message: string } | null;
+}

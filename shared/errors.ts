@@ -48,6 +48,7 @@ export const ERROR_CATALOG = {
   BTFD_ERR_DAEMON_SHUTTING_DOWN: { status: 503, next: 'The daemon is stopping: retry; the client starts a new one.' },
   BTFD_ERR_HOME_INSECURE: { status: 500, next: 'Make the btfd directory owned by you with mode 0700 and not a symlink, or set BTFD_HOME to a private directory.' },
   BTFD_ERR_REQUEST_INVALID: { status: 400, next: 'The request does not match the API schema: see docs/api.md.' },
+  BTFD_ERR_SHIM_UNHANDLED: { status: 422, next: 'Not a module BTF request: btfd-pahole passes such calls to the real pahole; nothing to do.' },
   BTFD_ERR_NOT_FOUND: { status: 404, next: 'No such route: see docs/api.md for the API under /v1.' },
   BTFD_ERR_INTERNAL: { status: 500, next: 'An unexpected error: read `btfd logs` and report it with the log lines.' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -3,13 +3,16 @@
  * The CLI's `--no-daemon` path and the daemon's routes both drive this interface.
  */
 import type { TreeRegistration } from '../store/store.js';
-import type { BuildEvent, BuildReport, BuildRequest, CacheStats, Explanation, ModuleState } from '../../shared/build-types.js';
+import type { BuildEvent, BuildReport, BuildRequest, CacheStats, Explanation, ModuleResult, ModuleState } from '../../shared/build-types.js';
+import type { PaholeModuleRequest } from './pahole-argv.js';
 
 export type { TreeRegistration };
 
 export interface Engine {
   /** Bring the request's modules up to date; resolves with the report even when modules failed. */
   build(request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<BuildReport>;
+  /** A module BTF request from the btfd-pahole drop-in (see pahole-argv.ts). */
+  encodeForPahole(request: PaholeModuleRequest): Promise<ModuleResult>;
   /** The key's inputs for one module and the cache's verdict, without changing anything. */
   explain(modulePath: string, options?: { base?: string; paholeFlags?: string }): Promise<Explanation>;
   /** What btfd remembers of the modules under dir (all when omitted). */
@@ -22,6 +25,8 @@ export interface Engine {
     remove(dir: string): boolean;
     list(): TreeRegistration[];
   };
+  /** Worker pool figures for status: threads, tasks running, tasks waiting. */
+  poolStats(): { size: number; busy: number; queued: number };
   cacheStats(): CacheStats;
   cacheGc(maxBytes?: number): { removedEntries: number; removedBytes: number };
   cacheVerify(): { checked: number; corrupt: string[]; missing: string[]; orphans: number };

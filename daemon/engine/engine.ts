@@ -19,6 +19,8 @@ import { artifactDigest, decodeArtifact, encodeArtifact, OUTPUT_SECTION_NAMES, o
 import { digestBase } from './base-btf.js';
 import { computeKey, describeKey, RECIPE_SPLIT_BTF, type KeyInputs } from './cache-key.js';
 import { installSections } from './elf.js';
+import type { PaholeModuleRequest } from './pahole-argv.js';
+import writeFileAtomic from 'write-file-atomic';
 import type { Engine } from './engine-types.js';
 import { createKeyedLock, mapLimited } from './keyed-lock.js';
 import { defaultBase, findModules, findTreeOf, resolveTreeDir } from './module-tree.js';
@@ -116,10 +118,13 @@ export function createEngine(options: EngineOptions): Engine {
   const ownWrites = new Map<string, string>();
   const running = new Set<Promise<unknown>>();
   let closing: Promise<void> | null = null;
+  /** Worker tasks submitted and not yet answered (running or queued). */
+  let busyTasks = 0;
 
   /** Run a worker task; its coded error is rethrown here as a BtfdError. */
   async function runInWorker<T>(name: 'digest' | 'regenerate', task: DigestTask | RegenerateTask): Promise<T> {
-    const result = (await pool.run(task, { name })) as WorkerOutcome<T>;
+    busyTasks++;
+    const result = (await pool.run(task, { name }).finally(() => busyTasks--)) as WorkerOutcome<T>;
     if (!result.ok) throw new BtfdError(result.code, result.message);
     return result.value;
   }
@@ -332,6 +337,30 @@ export function createEngine(options: EngineOptions): Engine {
     return report;
   }
 
+  /**
+   * One module BTF request from the btfd-pahole drop-in: the module as kbuild names it, with
+   * kbuild's base and flags. In place, it is a one-module build; detached, the `.BTF` bytes go to
+   * the named file (atomically) and the module itself is left alone.
+   */
+  async function encodeForPahole(request: PaholeModuleRequest): Promise<ModuleResult> {
+    const started = performance.now();
+    const ctx = await resolveContext(path.dirname(request.module), request.base, request.flags);
+    if (!request.detachedOut) {
+      const plan = await planModule(ctx, request.module);
+      return executeModule(ctx, plan);
+    }
+    const out = request.detachedOut;
+    return fileLock.withLock(request.module, async () => {
+      const plan = await planModule(ctx, request.module);
+      let sections = plan.action === 'regenerate' ? null : readCachedSections(plan);
+      const outcome = sections ? 'restored' : 'regenerated';
+      if (sections) store.recordHit(plan.costMs);
+      sections ??= await regenerateArtifact(ctx, plan);
+      await writeFileAtomic(out, sections.get('.BTF')!, { mode: 0o644 });
+      return { path: request.module, outcome, reason: plan.reason, ms: Math.round(performance.now() - started) };
+    });
+  }
+
   async function explain(modulePath: string, opts: { base?: string; paholeFlags?: string } = {}): Promise<Explanation> {
     const absolute = path.resolve(modulePath);
     const previous = store.getModule(absolute);
@@ -357,6 +386,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   return {
     build: (request, onEvent) => track(build(request, onEvent)),
+    encodeForPahole: (request) => track(encodeForPahole(request)),
     explain: (modulePath, opts) => track(explain(modulePath, opts)),
     listModules(dir) {
       const prefix = dir ? path.resolve(dir) + path.sep : undefined;
@@ -373,6 +403,7 @@ export function createEngine(options: EngineOptions): Engine {
       remove: (dir) => store.removeTree(dir),
       list: () => store.listTrees(),
     },
+    poolStats: () => ({ size: config.workers, busy: Math.max(0, busyTasks - pool.queueSize), queued: pool.queueSize }),
     cacheStats: () => store.stats(),
     cacheGc: (maxBytes) => store.gc(maxBytes),
     cacheVerify: () => store.verify(),

@@ -15,7 +15,7 @@ import type { PaholeTool } from './pahole-tool.js';
 const execFileAsync = promisify(execFile);
 
 /** Long options whose value may come as the next word. */
-const OPTIONS_WITH_VALUE = new Set(['--lang_exclude', '--lang', '--btf_features', '--btf_features_strict']);
+export const OPTIONS_WITH_VALUE: ReadonlySet<string> = new Set(['--lang_exclude', '--lang', '--btf_features', '--btf_features_strict']);
 /** Options btfd sets itself; accepting them in flags would key the wrong thing. */
 const OPTIONS_OWNED_BY_BTFD = ['-J', '--btf_encode', '--btf_base', '--btf_encode_detached'];
 /** Options whose values are sets: order and repetition carry no meaning. */

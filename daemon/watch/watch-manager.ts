@@ -8,8 +8,8 @@
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { BuildEvent, BuildReport } from '../../shared/build-types.js';
-import { BtfdError, toBtfdError } from '../../shared/errors.js';
+import type { BuildEvent, BuildReport, BuildSummary, TreeStatus } from '../../shared/build-types.js';
+import { BtfdError, toBtfdError, type ErrorCode } from '../../shared/errors.js';
 import { digestBase } from '../engine/base-btf.js';
 import type { Engine, TreeRegistration } from '../engine/engine-types.js';
 import { defaultBase, resolveTreeDir } from '../engine/module-tree.js';
@@ -21,8 +21,8 @@ export type WatchEvent =
   | { readonly type: 'base-changed'; readonly dir: string; readonly digest: string }
   | { readonly type: 'build-started'; readonly dir: string; readonly trigger: string; readonly modules: number | 'all' }
   | { readonly type: 'build-progress'; readonly dir: string; readonly event: BuildEvent }
-  | { readonly type: 'build-finished'; readonly dir: string; readonly report: Omit<BuildReport, 'results'> }
-  | { readonly type: 'build-failed'; readonly dir: string; readonly code: string; readonly message: string };
+  | { readonly type: 'build-finished'; readonly dir: string; readonly report: BuildSummary }
+  | { readonly type: 'build-failed'; readonly dir: string; readonly code: ErrorCode; readonly message: string };
 
 export interface WatchManagerOptions {
   readonly engine: Engine;
@@ -34,19 +34,8 @@ export interface WatchManagerOptions {
   /** btfd's own dirs, never watched. */
   readonly ignoredDirs: readonly string[];
   readonly publish: (event: WatchEvent) => void;
-}
-
-/** One watched tree's state, as status shows it. */
-export interface TreeStatus {
-  readonly dir: string;
-  readonly base: string;
-  readonly flags: string | null;
-  readonly ready: boolean;
-  readonly building: boolean;
-  readonly events: number;
-  readonly errors: number;
-  readonly lastBuild: Omit<BuildReport, 'results'> | null;
-  readonly lastError: { readonly code: string; readonly message: string } | null;
+  /** Told the number of watched trees whenever it changes. */
+  readonly onTreesChanged?: (count: number) => void;
 }
 
 export interface WatchManager {
@@ -71,11 +60,11 @@ interface WatchedTree {
   running: Promise<void> | null;
   /** Work that arrived while a build ran: all modules, or these. */
   pending: { all: boolean; modules: Set<string>; trigger: string } | null;
-  lastBuild: Omit<BuildReport, 'results'> | null;
-  lastError: { code: string; message: string } | null;
+  lastBuild: BuildSummary | null;
+  lastError: { code: ErrorCode; message: string } | null;
 }
 
-function summary(report: BuildReport): Omit<BuildReport, 'results'> {
+function summary(report: BuildReport): BuildSummary {
   const { results: _results, ...rest } = report;
   return rest;
 }
@@ -174,6 +163,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     });
     tree = { registration, base, watcher, baseDigest: null, running: null, pending: null, lastBuild: null, lastError: null };
     trees.set(registration.dir, tree);
+    options.onTreesChanged?.(trees.size);
     tree.baseDigest = await digestBase(base).then((d) => d.digest, () => null);
     await watcher.ready;
     // Reconcile: whatever changed while nobody watched is found by one build over the tree.
@@ -214,6 +204,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       const known = engine.trees.remove(absolute);
       if (!tree) return known;
       trees.delete(absolute);
+      options.onTreesChanged?.(trees.size);
       tree.pending = null;
       await tree.watcher.close();
       publish({ type: 'tree-removed', dir: absolute });

@@ -26,26 +26,26 @@ test('btfd build --no-daemon --json, explain, and cache stats|verify|gc|clear', 
   assert.equal(text.code, 0);
   assert.match(text.stdout, new RegExp(`^${n} modules in [0-9.]+s: ${n} fresh, 0 restored, 0 regenerated, 0 failed`));
 
-  const explain = await runCli(['explain', kernel.modules[0]!, '--json'], env);
+  const explain = await runCli(['explain', kernel.modules[0]!, '--json', '--no-daemon'], env);
   assert.equal(explain.code, 0, explain.stderr);
   const explanation = JSON.parse(explain.stdout);
   assert.equal(explanation.verdict, 'fresh');
   assert.deepEqual(explanation.inputs.map((i: { name: string }) => i.name), ['schema', 'recipe', 'tool', 'flags', 'base', 'module']);
 
-  const stats = JSON.parse((await runCli(['cache', 'stats', '--json'], env)).stdout);
+  const stats = JSON.parse((await runCli(['cache', 'stats', '--json', '--no-daemon'], env)).stdout);
   assert.equal(stats.entries, n);
-  const verify = await runCli(['cache', 'verify'], env);
+  const verify = await runCli(['cache', 'verify', '--no-daemon'], env);
   assert.equal(verify.code, 0);
   assert.match(verify.stdout, new RegExp(`checked ${n} blobs: 0 corrupt`));
 
   // A size limit of one byte evicts everything; the next build regenerates nothing it can restore.
-  const gc = await runCli(['cache', 'gc', '--max-size', '1'], env);
+  const gc = await runCli(['cache', 'gc', '--max-size', '1', '--no-daemon'], env);
   assert.equal(gc.code, 0, gc.stderr);
   assert.match(gc.stdout, new RegExp(`removed ${n} entries`));
-  assert.equal(JSON.parse((await runCli(['cache', 'stats', '--json'], env)).stdout).entries, 0);
-  const clear = await runCli(['cache', 'clear'], env);
+  assert.equal(JSON.parse((await runCli(['cache', 'stats', '--json', '--no-daemon'], env)).stdout).entries, 0);
+  const clear = await runCli(['cache', 'clear', '--no-daemon'], env);
   assert.equal(clear.code, 0);
-  const bad = await runCli(['cache', 'gc', '--max-size', 'lots'], env);
+  const bad = await runCli(['cache', 'gc', '--max-size', 'lots', '--no-daemon'], env);
   assert.notEqual(bad.code, 0);
 });
 

@@ -6,16 +6,14 @@
 import assert from 'node:assert/strict';
 import { chmod, cp, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { sameTypesUpToOrder } from '../../daemon/engine/btf.js';
 import { readSections } from '../../daemon/engine/elf.js';
+import { DEBIAN_DATA } from '../helpers/shared-data.js';
 import { bpftoolPath, execFileAsync, tempDir, testEngine } from '../helpers/engine-harness.js';
 
-const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/data/debian-6.1-cloud');
+const DATA = DEBIAN_DATA;
 const DISTRO_FLAGS = '--btf_gen_floats -j --lang_exclude=rust';
-/** Modules whose regenerated BTF equals the distro's byte for byte (the data's README). */
-const BYTE_IDENTICAL = ['tcp_dctcp', 'tcp_bbr', 'chacha-x86_64', 'crc7', 'crc-itu-t', 'rational'];
 
 async function listModules(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
@@ -44,13 +42,19 @@ test('real Debian modules: regenerated BTF matches the distro, then fresh, then 
   const cold = await engine.build({ dir: tree, base, paholeFlags: DISTRO_FLAGS });
   assert.deepEqual(cold.failures, []);
   assert.equal(cold.regenerated, 10);
+  // pahole 1.24's -j orders a module's types by thread scheduling (the data's README measured six
+  // of these byte-identical on a quiet machine; under load any multi-CU module may differ), so the
+  // assertion is equality up to type order, and the byte-identical count is only reported.
+  let identical = 0;
   for (const module of modules) {
     const name = path.basename(module, '.ko');
     const mine = (await readSections(module, ['.BTF'])).get('.BTF')!;
-    if (BYTE_IDENTICAL.includes(name)) assert.deepEqual(mine, distro.get(module), `${name}: byte-identical`);
+    if (mine.equals(distro.get(module)!)) identical++;
     assert.ok(sameTypesUpToOrder(mine, distro.get(module)!, baseBtf), `${name}: same types as the distro`);
     await execFileAsync(bpftoolPath(), ['-B', base, 'btf', 'dump', 'file', module]);
   }
+
+  t.diagnostic(`${identical} of 10 byte-identical to the distro`);
 
   const again = await engine.build({ dir: tree, base, paholeFlags: DISTRO_FLAGS });
   assert.equal(again.fresh, 10);

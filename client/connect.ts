@@ -1,0 +1,247 @@
+/**
+ * connectDaemon(): reach this home's daemon, starting it when asked, and check the handshake.
+ *
+ * Autostart: hello → (no daemon) spawn lock → hello again (another client may have won) →
+ * spawn `node dist/daemon/main.js` detached with its output appended to the log → poll hello
+ * until it answers (bounded) → release the lock. A spawned daemon that exits with code 3 lost
+ * the race to another daemon, which is fine: polling finds the winner.
+ *
+ * Handshake: the daemon's protocol version, daemon version and config hash must equal this
+ * client's. When one differs, the client asks the old daemon to stop, waits for its process to
+ * end (it releases its lock last), starts a new one, and says why in `notes`; after a bounded
+ * number of restarts it gives up with BTFD_ERR_DAEMON_VERSION_MISMATCH.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { configHash, configToDaemonArgs, type Config } from '../shared/config.js';
+import { BtfdError } from '../shared/errors.js';
+import { ensurePrivateDir, SPAWN_LOCK_FILE_NAME } from '../shared/paths.js';
+import { DAEMON_EXIT_CODES } from '../shared/protocol/daemon-exit.js';
+import type { HelloResponse } from '../shared/protocol/hello.js';
+import { DAEMON_VERSION, PROTOCOL_VERSION } from '../shared/version.js';
+import { createDaemonClient, isNotRunning, requestHello, type DaemonClient } from './daemon-client.js';
+import { acquireSpawnLock } from './spawn-lock.js';
+
+export { isNotRunning, type DaemonClient } from './daemon-client.js';
+
+/** How long a spawned daemon may take to answer hello. */
+export const DEFAULT_START_TIMEOUT_MS = 10_000;
+/** How long a stopping daemon may take to exit (it drains builds and closes the store). */
+export const DEFAULT_STOP_TIMEOUT_MS = 15_000;
+/** Restarts over a handshake mismatch before giving up. */
+export const DEFAULT_MAX_RESTARTS = 2;
+const POLL_MS = 50;
+/** Log lines quoted when a spawned daemon fails to start. */
+const LOG_TAIL_LINES = 5;
+
+/** The identity a client expects of its daemon. */
+export interface DaemonIdentity {
+  readonly protocolVersion: number;
+  readonly daemonVersion: string;
+  readonly configHash: string;
+}
+
+export interface ConnectOptions {
+  /** Start a daemon when none answers (and restart one whose handshake differs). */
+  readonly autostart: boolean;
+  /** The daemon entry point to spawn; default `dist/daemon/main.js` of this installation. */
+  readonly daemonEntry?: string;
+  /** The spawned daemon's environment; default this process's. */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly startTimeoutMs?: number;
+  readonly stopTimeoutMs?: number;
+  readonly maxRestarts?: number;
+  /** Override parts of the identity this client expects (simulating another client build). */
+  readonly expect?: Partial<DaemonIdentity>;
+}
+
+/** The identity this client's build and config expect. */
+export function expectedIdentity(config: Config, override: Partial<DaemonIdentity> = {}): DaemonIdentity {
+  return {
+    protocolVersion: override.protocolVersion ?? PROTOCOL_VERSION,
+    daemonVersion: override.daemonVersion ?? DAEMON_VERSION,
+    configHash: override.configHash ?? configHash(config),
+  };
+}
+
+/** Why `hello` does not match `expected`, in words, or null when it matches. */
+export function describeMismatch(hello: HelloResponse, expected: DaemonIdentity): string | null {
+  const reasons: string[] = [];
+  if (hello.protocolVersion !== expected.protocolVersion) {
+    reasons.push(`protocol version ${hello.protocolVersion}, this client speaks ${expected.protocolVersion}`);
+  }
+  if (hello.daemonVersion !== expected.daemonVersion) {
+    reasons.push(`daemon version ${hello.daemonVersion}, this client is ${expected.daemonVersion}`);
+  }
+  if (hello.configHash !== expected.configHash) {
+    reasons.push('its configuration (cache dir, pahole, workers or cache size) differs from this client\'s');
+  }
+  return reasons.length === 0 ? null : reasons.join('; ');
+}
+
+/** hello, or null when no daemon listens (or the one there is shutting down). */
+async function helloOrNull(socketPath: string): Promise<HelloResponse | null> {
+  try {
+    return await requestHello(socketPath);
+  } catch (err) {
+    if (isNotRunning(err)) return null;
+    if (err instanceof BtfdError && err.code === 'BTFD_ERR_DAEMON_SHUTTING_DOWN') return null;
+    throw err;
+  }
+}
+
+function defaultDaemonEntry(): string {
+  return fileURLToPath(new URL('../daemon/main.js', import.meta.url));
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function logTail(logPath: string): string {
+  try {
+    const lines = fs.readFileSync(logPath, 'utf8').trimEnd().split('\n');
+    return lines.slice(-LOG_TAIL_LINES).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Wait until process `pid` is gone (a stopped daemon releases its lock as it exits).
+ * Resolves false on timeout.
+ */
+export async function waitForExit(pid: number, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(pid)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(POLL_MS);
+  }
+  return true;
+}
+
+/** Ask the daemon behind `socketPath` (process `pid`) to stop and wait for it to exit. */
+export async function stopDaemonAndWait(socketPath: string, pid: number, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<boolean> {
+  try {
+    await createDaemonClient(socketPath, { protocolVersion: 0, daemonVersion: '', configHash: '', pid }).stop();
+  } catch (err) {
+    // Already gone or already stopping: either way, wait for the process.
+    const stopping = err instanceof BtfdError && (err.code === 'BTFD_ERR_DAEMON_SHUTTING_DOWN' || isNotRunning(err));
+    if (!stopping) throw err;
+  }
+  return waitForExit(pid, timeoutMs);
+}
+
+/** Spawn one daemon process, detached, output appended to the log. */
+function spawnDaemon(config: Config, options: ConnectOptions): { exited: () => number | null; dispose: () => void } {
+  const logFd = fs.openSync(config.logPath, 'a', 0o600);
+  let exitCode: number | null = null;
+  try {
+    const child = spawn(process.execPath, [options.daemonEntry ?? defaultDaemonEntry(), ...configToDaemonArgs(config)], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+      env: options.env ?? process.env,
+    });
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      exitCode = code ?? (signal === null ? DAEMON_EXIT_CODES.FAILURE : 128);
+    };
+    child.once('exit', onExit);
+    child.once('error', () => { exitCode = DAEMON_EXIT_CODES.FAILURE; });
+    child.unref();
+    return { exited: () => exitCode, dispose: () => { child.off('exit', onExit); } };
+  } finally {
+    fs.closeSync(logFd);
+  }
+}
+
+/** Start a daemon (or find the one another client started); resolves with its hello. */
+async function startDaemon(config: Config, options: ConnectOptions): Promise<HelloResponse> {
+  if (config.home !== null) ensurePrivateDir(config.home);
+  ensurePrivateDir(config.runtimeDir);
+  ensurePrivateDir(config.stateDir);
+  const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const deadlineMs = Date.now() + timeoutMs;
+  const seen: { hello: HelloResponse | null } = { hello: null };
+  const lock = await acquireSpawnLock(path.join(config.runtimeDir, SPAWN_LOCK_FILE_NAME), {
+    deadlineMs,
+    // Longer than any start we wait for: a lock this old belongs to a client that hung.
+    staleMs: timeoutMs * 2,
+    pid: process.pid,
+    isDone: async () => {
+      seen.hello = await helloOrNull(config.socketPath);
+      return seen.hello !== null;
+    },
+  });
+  if (lock === null) {
+    if (seen.hello === null) throw new BtfdError('BTFD_ERR_INTERNAL', 'spawn lock wait ended without a daemon');
+    return seen.hello;
+  }
+  try {
+    const already = await helloOrNull(config.socketPath);
+    if (already !== null) return already;
+    const child = spawnDaemon(config, options);
+    try {
+      for (;;) {
+        const hello = await helloOrNull(config.socketPath);
+        if (hello !== null) return hello;
+        const code = child.exited();
+        // ALREADY_RUNNING: another daemon won the home's lock; keep polling for it.
+        if (code !== null && code !== DAEMON_EXIT_CODES.ALREADY_RUNNING) {
+          const tail = logTail(config.logPath);
+          throw new BtfdError('BTFD_ERR_DAEMON_START_FAILED',
+            `the daemon exited with code ${code} while starting${tail === '' ? '' : `; last log lines:\n${tail}`}`);
+        }
+        if (Date.now() >= deadlineMs) {
+          throw new BtfdError('BTFD_ERR_DAEMON_START_FAILED', `the daemon did not answer on ${config.socketPath} within ${timeoutMs} ms`);
+        }
+        await sleep(POLL_MS);
+      }
+    } finally {
+      child.dispose();
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Connect to the daemon of `config`'s home.
+ *
+ * With `autostart`, a missing daemon is started and one whose handshake differs is restarted
+ * (the reason goes to `notes`). Without it, a missing daemon is BTFD_ERR_DAEMON_UNREACHABLE
+ * (`isNotRunning(err)` is true), one shutting down BTFD_ERR_DAEMON_SHUTTING_DOWN, and a differing
+ * one is returned as it is, with `mismatch` set.
+ * @throws BtfdError BTFD_ERR_DAEMON_UNREACHABLE, BTFD_ERR_DAEMON_START_FAILED,
+ *   BTFD_ERR_DAEMON_VERSION_MISMATCH
+ */
+export async function connectDaemon(config: Config, options: ConnectOptions): Promise<DaemonClient> {
+  const expected = expectedIdentity(config, options.expect);
+  const maxRestarts = options.maxRestarts ?? DEFAULT_MAX_RESTARTS;
+  const notes: string[] = [];
+  for (let restarts = 0; ; restarts += 1) {
+    // Without autostart the hello error itself is the answer (isNotRunning() tells it apart).
+    let hello = options.autostart ? await helloOrNull(config.socketPath) : await requestHello(config.socketPath);
+    hello ??= await startDaemon(config, options);
+    const mismatch = describeMismatch(hello, expected);
+    if (mismatch === null) return createDaemonClient(config.socketPath, hello, { notes });
+    if (!options.autostart) return createDaemonClient(config.socketPath, hello, { notes, mismatch });
+    if (restarts >= maxRestarts) {
+      throw new BtfdError('BTFD_ERR_DAEMON_VERSION_MISMATCH',
+        `the daemon (pid ${hello.pid}) still differs after ${restarts} restart(s): ${mismatch}`);
+    }
+    notes.push(`restarting the btfd daemon (pid ${hello.pid}): ${mismatch}`);
+    const exited = await stopDaemonAndWait(config.socketPath, hello.pid, options.stopTimeoutMs);
+    if (!exited) {
+      throw new BtfdError('BTFD_ERR_DAEMON_VERSION_MISMATCH',
+        `the daemon (pid ${hello.pid}) was asked to stop over a mismatch (${mismatch}) but is still running`);
+    }
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * The daemon commands of the CLI: `btfd start [--foreground]`, `stop`, `status [--json]`,
+ * `logs [-f]`. Each is a plain async function (config, options, io) → exit code; client/cli.ts
+ * wires them into commander. Output is short human text (JSON with --json), never raw log JSON.
+ */
+import { formatBytes } from './format.js';
+import fs from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../shared/config.js';
+import { BtfdError, toBtfdError } from '../shared/errors.js';
+import type { StatusResponse } from '../shared/protocol/status.js';
+import { connectDaemon, isNotRunning, stopDaemonAndWait, type ConnectOptions, type DaemonClient } from './connect.js';
+
+/** Where a command writes. */
+export interface CommandIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+/** `btfd status` exits with this when no daemon runs (the LSB status convention). */
+export const STATUS_NOT_RUNNING_EXIT_CODE = 3;
+const LOG_FOLLOW_POLL_MS = 200;
+const DEFAULT_LOG_LINES = 50;
+
+function reportError(err: unknown, io: CommandIo): number {
+  const error = toBtfdError(err);
+  io.stderr.write(`btfd: ${error.message} (${error.code})\n  ${error.next}\n`);
+  return 1;
+}
+
+function printNotes(client: DaemonClient, io: CommandIo): void {
+  for (const note of client.notes) io.stderr.write(`btfd: ${note}\n`);
+}
+
+/** Connect without autostart; null when no daemon runs or the one there is stopping. */
+async function connectIfRunning(config: Config): Promise<DaemonClient | null> {
+  try {
+    return await connectDaemon(config, { autostart: false });
+  } catch (err) {
+    if (isNotRunning(err)) return null;
+    if (err instanceof BtfdError && err.code === 'BTFD_ERR_DAEMON_SHUTTING_DOWN') return null;
+    throw err;
+  }
+}
+
+/** `btfd start [--foreground]`. */
+export async function startCommand(
+  config: Config,
+  options: { readonly foreground?: boolean; readonly connect?: Omit<ConnectOptions, 'autostart'> },
+  io: CommandIo,
+): Promise<number> {
+  if (options.foreground === true) {
+    // Loaded only here: the rest of the CLI never pulls the daemon's dependencies in.
+    const { runDaemonProcess } = await import('../daemon/main.js');
+    return runDaemonProcess(config, {
+      onListening: (daemon) => {
+        io.stdout.write(`btfd daemon listening on ${daemon.socketPath} (pid ${daemon.pid}); logs: ${config.logPath}\n`);
+      },
+    });
+  }
+  try {
+    const running = await connectIfRunning(config);
+    if (running !== null && running.mismatch === null) {
+      io.stdout.write(`btfd daemon already running (pid ${running.identity.pid}) on ${config.socketPath}\n`);
+      return 0;
+    }
+    const client = await connectDaemon(config, { ...options.connect, autostart: true });
+    printNotes(client, io);
+    io.stdout.write(`btfd daemon started (pid ${client.identity.pid}) on ${config.socketPath}\n`);
+    return 0;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+/** `btfd stop`: stop the daemon and wait for its process to end. */
+export async function stopCommand(config: Config, options: { readonly timeoutMs?: number }, io: CommandIo): Promise<number> {
+  try {
+    const client = await connectIfRunning(config);
+    if (client === null) {
+      io.stdout.write('btfd daemon is not running\n');
+      return 0;
+    }
+    const pid = client.identity.pid;
+    if (await stopDaemonAndWait(config.socketPath, pid, options.timeoutMs)) {
+      io.stdout.write(`btfd daemon stopped (pid ${pid})\n`);
+      return 0;
+    }
+    io.stderr.write(`btfd: the daemon (pid ${pid}) is still finishing its work; it exits when done\n`);
+    return 1;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+/** Seconds as `1h 2m`, `5m 12s` or `42s`. */
+export function formatDuration(seconds: number): string {
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
+}
+
+/** The human text of `btfd status`. */
+export function formatStatus(status: StatusResponse): string {
+  const lines = [
+    `btfd daemon: running (pid ${status.pid}, up ${formatDuration(status.uptimeSeconds)}, v${status.daemonVersion})${status.warming ? ', warming up' : ''}`,
+    `  socket   ${status.socketPath}`,
+    `  log      ${status.logPath}`,
+  ];
+  const cache = status.cache;
+  if (cache === null) {
+    lines.push(`  cache    ${status.cacheDir}: unavailable (${status.cacheError ?? 'unknown error'})`);
+  } else {
+    const lookups = cache.hits + cache.misses;
+    const hitRate = lookups === 0 ? 'no lookups yet' : `${Math.round((100 * cache.hits) / lookups)}% hits of ${lookups}`;
+    lines.push(`  cache    ${status.cacheDir}`);
+    lines.push(`           ${cache.entries} entries, ${formatBytes(cache.bytes)} of ${formatBytes(cache.maxBytes)}, ${hitRate}, saved ${formatDuration(cache.savedMs / 1000)}`);
+  }
+  lines.push(`  workers  ${status.pool.size} (${status.pool.busy} busy, ${status.pool.queued} queued)`);
+  const modules = Object.entries(status.modules).map(([outcome, count]) => `${count} ${outcome}`).join(', ');
+  lines.push(`  modules  ${modules === '' ? 'none built yet' : modules}`);
+  if (status.trees.length === 0) lines.push('  trees    none watched');
+  for (const tree of status.trees) {
+    const state = tree.building ? 'building' : tree.ready ? 'watching' : 'starting';
+    const last = tree.lastBuild
+      ? `last build: ${tree.lastBuild.modules} modules, ${tree.lastBuild.restored} restored, ${tree.lastBuild.regenerated} regenerated, ${tree.lastBuild.failed} failed`
+      : 'no build yet';
+    const health = tree.errors > 0 ? `, ${tree.errors} watcher errors` : '';
+    lines.push(`  tree     ${tree.dir} (${state}${health}); ${last}${tree.lastError ? `; error ${tree.lastError.code}` : ''}`);
+  }
+  lines.push(`  idle     ${status.idleTimeoutMs === 0 ? 'never exits on its own' : `exits after ${formatDuration(status.idleTimeoutMs / 1000)} without requests`}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** `btfd status [--json]`: 0 when running, {@link STATUS_NOT_RUNNING_EXIT_CODE} when not. */
+export async function statusCommand(config: Config, options: { readonly json?: boolean }, io: CommandIo): Promise<number> {
+  try {
+    const client = await connectIfRunning(config);
+    if (client === null) {
+      if (options.json === true) io.stdout.write(`${JSON.stringify({ running: false, socketPath: config.socketPath })}\n`);
+      else io.stdout.write(`btfd daemon: not running (socket ${config.socketPath})\n`);
+      return STATUS_NOT_RUNNING_EXIT_CODE;
+    }
+    const status = await client.status();
+    if (options.json === true) {
+      io.stdout.write(`${JSON.stringify({ running: true, mismatch: client.mismatch, ...status })}\n`);
+    } else {
+      io.stdout.write(formatStatus(status));
+      if (client.mismatch !== null) io.stdout.write(`  note     ${client.mismatch}; the next command that needs it restarts it\n`);
+    }
+    return 0;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+/** Fields shown in a line's prefix rather than as key=value. */
+const PREFIX_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'component', 'err']);
+
+function formatValue(value: unknown): string {
+  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  return JSON.stringify(value);
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+function formatTime(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/**
+ * One pino JSON log line as readable text:
+ * `2025-01-02 03:04:05.678 INFO  [1234 daemon] daemon listening socketPath=/run/…`.
+ * Lines that are not pino JSON (a spawned daemon's stderr) come back as they are.
+ */
+export function formatLogLine(line: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(line);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return line;
+    entry = parsed as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const level = typeof entry['level'] === 'number' ? (LEVEL_NAMES[entry['level']] ?? String(entry['level'])) : String(entry['level'] ?? '?');
+  const time = typeof entry['time'] === 'number' ? formatTime(entry['time']) : '';
+  const who = [entry['pid'], entry['component']].filter((part) => part !== undefined).join(' ');
+  const fields = Object.entries(entry)
+    .filter(([key]) => !PREFIX_FIELDS.has(key))
+    .map(([key, value]) => `${key}=${formatValue(value)}`);
+  const err = entry['err'] as { type?: string; message?: string; code?: string; stack?: string } | undefined;
+  if (err !== undefined) fields.push(`err=${formatValue(`${err.type ?? 'Error'}${err.code === undefined ? '' : ` ${err.code}`}: ${err.message ?? ''}`)}`);
+  let text = `${time} ${level.padEnd(5)} [${who}] ${String(entry['msg'] ?? '')}${fields.length === 0 ? '' : ` ${fields.join(' ')}`}`;
+  if (err?.stack !== undefined && typeof entry['level'] === 'number' && entry['level'] >= 50) {
+    text += `\n    ${err.stack.split('\n').slice(1).map((l) => l.trim()).join('\n    ')}`;
+  }
+  return text;
+}
+
+/** Print complete lines of `text`; returns the unfinished tail. */
+function printLines(text: string, io: CommandIo): string {
+  const lines = text.split('\n');
+  const tail = lines.pop() ?? '';
+  for (const line of lines) if (line.trim() !== '') io.stdout.write(`${formatLogLine(line)}\n`);
+  return tail;
+}
+
+/**
+ * `btfd logs [-f] [-n LINES]`: the daemon's log, readable. With `follow`, keeps printing new
+ * lines (surviving truncation) until `signal` aborts.
+ */
+export async function logsCommand(
+  config: Config,
+  options: { readonly follow?: boolean; readonly lines?: number; readonly signal?: AbortSignal },
+  io: CommandIo,
+): Promise<number> {
+  const logPath = config.logPath;
+  let position = 0;
+  let pending = '';
+  try {
+    const text = fs.readFileSync(logPath, 'utf8');
+    const lines = text.split('\n');
+    const complete = lines.slice(0, -1);
+    pending = lines[lines.length - 1] ?? '';
+    const wanted = options.lines ?? DEFAULT_LOG_LINES;
+    printLines(`${complete.slice(Math.max(0, complete.length - wanted)).join('\n')}\n`, io);
+    position = Buffer.byteLength(text);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return reportError(err, io);
+    if (options.follow !== true) {
+      io.stderr.write(`btfd: no log yet at ${logPath}\n`);
+      return 0;
+    }
+  }
+  if (options.follow !== true) return 0;
+
+  // A read may end inside a multi-byte character; the decoder carries it over.
+  let decoder = new StringDecoder('utf8');
+  while (options.signal?.aborted !== true) {
+    try {
+      await sleep(LOG_FOLLOW_POLL_MS, undefined, options.signal === undefined ? {} : { signal: options.signal });
+    } catch {
+      break; // aborted
+    }
+    let size: number;
+    try {
+      size = fs.statSync(logPath).size;
+    } catch {
+      continue; // not created yet
+    }
+    if (size < position) {
+      // Truncated or replaced: start over.
+      position = 0;
+      pending = '';
+      decoder = new StringDecoder('utf8');
+    }
+    if (size === position) continue;
+    const fd = fs.openSync(logPath, 'r');
+    try {
+      const buffer = Buffer.alloc(size - position);
+      const read = fs.readSync(fd, buffer, 0, buffer.length, position);
+      position += read;
+      pending = printLines(pending + decoder.write(buffer.subarray(0, read)), io);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,64 @@
+/**
+ * buildApp(deps): the daemon's HTTP application, fully wired and never listening.
+ *
+ * daemon/server/run.ts listens on the unix socket; tests call `app.inject()` with a fake engine.
+ * Every request brackets itself for the idle timer and is refused once shutdown began.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { BtfdError } from '../shared/errors.js';
+import { registerBuildRoute } from './routes/build.js';
+import { registerCacheRoutes } from './routes/cache.js';
+import { registerExplainRoute } from './routes/explain.js';
+import { registerHelloRoute } from './routes/hello.js';
+import { registerModulesRoute } from './routes/modules.js';
+import type { AppDeps } from './routes/route-deps.js';
+import { registerStatusRoute } from './routes/status.js';
+import { registerStopRoute } from './routes/stop.js';
+import { registerEventsRoute } from './routes/events.js';
+import { registerMetricsRoute } from './routes/metrics.js';
+import { registerPaholeRoute } from './routes/pahole.js';
+import { registerWatchRoutes } from './routes/watch.js';
+import { installErrorHandlers } from './server/error-handler.js';
+
+export type { AppDeps, DaemonRuntime } from './routes/route-deps.js';
+
+/** Build the daemon's fastify instance with every /v1 route. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const log = deps.logger.child({ component: 'http' });
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // Request lines go out at debug from the onResponse hook below, with constant messages.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Our own onRequest hook answers BTFD_ERR_DAEMON_SHUTTING_DOWN in the catalog's shape.
+    return503OnClosing: false,
+    ajv: {
+      // Reject unknown or mistyped fields instead of silently dropping or coercing them.
+      customOptions: { removeAdditional: false, coerceTypes: false },
+    },
+  });
+
+  app.addHook('onRequest', async (_request, reply) => {
+    deps.runtime.activity.begin();
+    reply.raw.once('close', () => deps.runtime.activity.end());
+    if (deps.runtime.shuttingDown()) {
+      throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', 'the daemon is shutting down');
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: reply.elapsedTime }, 'request completed');
+  });
+  installErrorHandlers(app, log);
+
+  registerHelloRoute(app, deps);
+  registerStatusRoute(app, deps);
+  registerStopRoute(app, deps);
+  registerBuildRoute(app, deps);
+  registerExplainRoute(app, deps);
+  registerModulesRoute(app, deps);
+  registerCacheRoutes(app, deps);
+  registerWatchRoutes(app, deps);
+  registerEventsRoute(app, deps);
+  registerMetricsRoute(app, deps);
+  registerPaholeRoute(app, deps);
+  return app;
+}

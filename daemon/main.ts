@@ -1,0 +1,134 @@
+/**
+ * The daemon process: the only daemon file that touches `process` (argv, env, signals, exit).
+ *
+ * `node dist/daemon/main.js [--home DIR] [--pahole P] [--workers N] [--max-cache-size S]
+ * [--idle-timeout-ms T] [--log-level L]` (the client spawns it with its own config's values).
+ * Exit codes: 0 stopped on request or idle, 1 failure, 2 invalid config, 3 another daemon owns
+ * the home (shared/protocol/daemon-exit.ts), 128+n after signal n (SIGTERM: 143, SIGINT: 130).
+ * A second SIGTERM/SIGINT during a slow teardown exits at once; after an uncaught error the
+ * teardown gets FATAL_EXIT_TIMEOUT_MS before the process exits with code 1.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DAEMON_ARG_OPTIONS, daemonArgsToFlags, resolveConfig, type Config } from '../shared/config.js';
+import { codeOf, toBtfdError } from '../shared/errors.js';
+import { DAEMON_EXIT_CODES, SIGNAL_EXIT_BASE } from '../shared/protocol/daemon-exit.js';
+import { createEngine } from './engine/engine.js';
+import { runDaemon, type RunningDaemon } from './server/run.js';
+import type { ShutdownReason } from './server/shutdown.js';
+
+const HANDLED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+/** How long the teardown after an uncaught error may take before the process exits anyway. */
+const FATAL_EXIT_TIMEOUT_MS = 10_000;
+
+function signalExitCode(signal: NodeJS.Signals): number {
+  return SIGNAL_EXIT_BASE + (os.constants.signals[signal] ?? 0);
+}
+
+function exitCodeFor(reason: ShutdownReason): number {
+  switch (reason.kind) {
+    case 'request':
+    case 'idle':
+      return DAEMON_EXIT_CODES.OK;
+    case 'signal':
+      return signalExitCode(reason.signal);
+    case 'fatal':
+      return DAEMON_EXIT_CODES.FAILURE;
+  }
+}
+
+function startFailureExitCode(err: unknown): number {
+  const code = codeOf(err);
+  if (code === 'BTFD_ERR_DAEMON_ALREADY_RUNNING') return DAEMON_EXIT_CODES.ALREADY_RUNNING;
+  if (code === 'BTFD_ERR_CONFIG_INVALID') return DAEMON_EXIT_CODES.CONFIG_INVALID;
+  return DAEMON_EXIT_CODES.FAILURE;
+}
+
+function reportStartFailure(err: unknown): void {
+  const error = toBtfdError(err);
+  process.stderr.write(`btfd daemon: ${error.code}: ${error.message}\n  next: ${error.next}\n`);
+}
+
+/** What the foreground caller may want to know. */
+export interface DaemonProcessHooks {
+  /** Called once the daemon listens. */
+  readonly onListening?: (daemon: RunningDaemon) => void;
+}
+
+/**
+ * Run a daemon in this process until it stops; resolves with the process exit code.
+ * Installs signal handlers for the daemon's lifetime (used by `btfd start --foreground` too).
+ */
+export async function runDaemonProcess(config: Config, hooks: DaemonProcessHooks = {}): Promise<number> {
+  let daemon: RunningDaemon;
+  try {
+    daemon = await runDaemon({
+      config,
+      // The engine finds pahole and runs a tree's scripts with the user's PATH.
+      createEngine: (options) => createEngine({ ...options, config: { ...options.config, searchPath: process.env['PATH'] } }),
+      pid: process.pid,
+    });
+  } catch (err) {
+    reportStartFailure(err);
+    return startFailureExitCode(err);
+  }
+  const log = daemon.logger.child({ component: 'process' });
+
+  let signalCount = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signalCount += 1;
+    if (signalCount > 1) {
+      log.warn({ signal }, 'second signal: exiting without finishing the teardown');
+      process.exit(signalExitCode(signal));
+    }
+    log.info({ signal }, 'signal received');
+    void daemon.shutdown({ kind: 'signal', signal });
+  };
+  const onFatal = (err: unknown): void => {
+    log.fatal({ err }, 'uncaught error');
+    // The process state is suspect now: try an orderly teardown, but never wait on it forever
+    // (an in-flight build may be waiting on the very thing that broke).
+    setTimeout(() => process.exit(DAEMON_EXIT_CODES.FAILURE), FATAL_EXIT_TIMEOUT_MS).unref();
+    void daemon.shutdown({ kind: 'fatal', error: err });
+  };
+  for (const signal of HANDLED_SIGNALS) process.on(signal, onSignal);
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
+  hooks.onListening?.(daemon);
+
+  const reason = await daemon.stopped;
+  for (const signal of HANDLED_SIGNALS) process.off(signal, onSignal);
+  process.off('uncaughtException', onFatal);
+  process.off('unhandledRejection', onFatal);
+  return exitCodeFor(reason);
+}
+
+/** Parse argv and the environment, then run the daemon; resolves with the exit code. */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let config: Config;
+  try {
+    const { values } = parseArgs({ args: [...argv], options: DAEMON_ARG_OPTIONS, strict: true, allowPositionals: false });
+    config = resolveConfig({ flags: daemonArgsToFlags(values), env });
+  } catch (err) {
+    const error = codeOf(err) === 'BTFD_ERR_INTERNAL' ? toBtfdError(err, 'BTFD_ERR_CONFIG_INVALID') : err;
+    reportStartFailure(error);
+    return DAEMON_EXIT_CODES.CONFIG_INVALID;
+  }
+  return runDaemonProcess(config);
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(fs.realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  void main(process.argv.slice(2), process.env).then((code) => process.exit(code));
+}

@@ -1,0 +1,77 @@
+/**
+ * POST /v1/build: JSON report, or NDJSON events then a final report line
+ * (see shared/protocol/build.ts).
+ *
+ * In NDJSON mode the status line waits for the build's first event: a build that fails before
+ * doing anything (no base, bad flags) still gets a proper HTTP error; once events flow, a failure
+ * travels as a final `{"type":"error"}` line.
+ */
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { BuildEvent, BuildReport, BuildRequest } from '../../shared/build-types.js';
+import { BUILD_ROUTE, BuildBody, BuildResponse, NDJSON_CONTENT_TYPE, type BuildStreamLine } from '../../shared/protocol/build.js';
+import type { Engine } from '../engine/engine-types.js';
+import { toErrorBody } from '../server/error-handler.js';
+import type { AppDeps } from './route-deps.js';
+
+/** True when the Accept header asks for NDJSON. */
+export function wantsNdjson(accept: string | undefined): boolean {
+  return accept !== undefined && accept.split(',').some((part) => part.trim().split(';')[0] === NDJSON_CONTENT_TYPE);
+}
+
+/**
+ * Start the build and resolve once it emitted its first event (with a stream carrying it and
+ * everything after), or rejects when the build fails before its first event.
+ */
+function startStreamedBuild(engine: Engine, request: BuildRequest, onFailure: (err: unknown) => void): Promise<PassThrough> {
+  const stream = new PassThrough();
+  // A client that hangs up destroys the stream; the build goes on and its lines are dropped.
+  stream.on('error', () => {});
+  const write = (line: BuildStreamLine): void => {
+    if (!stream.destroyed && !stream.writableEnded) stream.write(`${JSON.stringify(line)}\n`);
+  };
+  return new Promise((resolve, reject) => {
+    let started = false;
+    const begin = (): void => {
+      if (started) return;
+      started = true;
+      resolve(stream);
+    };
+    const onEvent = (event: BuildEvent): void => {
+      write(event);
+      begin();
+    };
+    engine.build(request, onEvent).then(
+      (report: BuildReport) => {
+        write({ type: 'report', report });
+        stream.end();
+        begin();
+      },
+      (err: unknown) => {
+        if (!started) {
+          stream.destroy();
+          reject(err);
+          return;
+        }
+        onFailure(err);
+        write({ type: 'error', error: toErrorBody(err) });
+        stream.end();
+      },
+    );
+  });
+}
+
+export function registerBuildRoute(app: FastifyInstance, deps: AppDeps): void {
+  const log = deps.logger.child({ component: 'build-route' });
+  app.post<{ Body: BuildBody }>(
+    BUILD_ROUTE.url,
+    { schema: { body: BuildBody, response: { 200: BuildResponse } } },
+    async (request, reply) => {
+      if (!wantsNdjson(request.headers.accept)) return deps.engine.build(request.body);
+      const stream = await startStreamedBuild(deps.engine, request.body, (err) => {
+        log.error({ err, dir: request.body.dir }, 'streamed build failed');
+      });
+      return reply.type(NDJSON_CONTENT_TYPE).send(stream);
+    },
+  );
+}

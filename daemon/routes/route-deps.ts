@@ -1,0 +1,42 @@
+/**
+ * What the routes need from the daemon, injected by buildApp(): tests pass a fake engine and a
+ * plain runtime object instead of patching anything.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../../shared/config.js';
+import type { Engine } from '../engine/engine-types.js';
+import type { EventBus } from '../server/event-bus.js';
+import type { WatchEvent, WatchManager } from '../watch/watch-manager.js';
+
+/** The running daemon's state as the routes see it. */
+export interface DaemonRuntime {
+  readonly pid: number;
+  readonly startedAtMs: number;
+  /** True until the startup reconcile is done. */
+  warming(): boolean;
+  /** True once shutdown has begun: new requests are refused. */
+  shuttingDown(): boolean;
+  /** Ask the daemon to shut down once the current answer has been sent. */
+  requestStop(): void;
+  /** The idle timer's view: requests bracket themselves with begin()/end(). */
+  readonly activity: {
+    begin(): void;
+    end(): void;
+    effectiveTimeoutMs(): number;
+  };
+}
+
+/** Everything buildApp() needs. */
+export interface AppDeps {
+  readonly config: Config;
+  readonly engine: Engine;
+  /** Watched trees. */
+  readonly watch: WatchManager;
+  /** Events for `/v1/events` subscribers. */
+  readonly events: EventBus<WatchEvent>;
+  /** The root logger; the app logs through `child({ component: 'http' })`. */
+  readonly logger: Logger;
+  readonly runtime: DaemonRuntime;
+  /** The clock (ms since the epoch); Date.now by default. */
+  readonly now?: () => number;
+}

@@ -1,0 +1,46 @@
+/** GET /v1/status: the daemon's state for `btfd status`. */
+import type { FastifyInstance } from 'fastify';
+import type { ModuleState } from '../../shared/build-types.js';
+import { configHash } from '../../shared/config.js';
+import { STATUS_ROUTE, StatusResponse } from '../../shared/protocol/status.js';
+import { DAEMON_VERSION, PROTOCOL_VERSION } from '../../shared/version.js';
+import type { AppDeps } from './route-deps.js';
+
+function countByOutcome(modules: readonly ModuleState[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const m of modules) counts[m.outcome] = (counts[m.outcome] ?? 0) + 1;
+  return counts;
+}
+
+export function registerStatusRoute(app: FastifyInstance, deps: AppDeps): void {
+  const { config, engine, runtime } = deps;
+  const now = deps.now ?? Date.now;
+  app.get(STATUS_ROUTE.url, { schema: { response: { 200: StatusResponse } } }, async (): Promise<StatusResponse> => {
+    // Status is how a user diagnoses a broken cache: report the failure instead of failing.
+    let cache: StatusResponse['cache'] = null;
+    let cacheError: string | undefined;
+    try {
+      cache = engine.cacheStats();
+    } catch (err) {
+      cacheError = err instanceof Error ? err.message : String(err);
+    }
+    return {
+      pid: runtime.pid,
+      daemonVersion: DAEMON_VERSION,
+      protocolVersion: PROTOCOL_VERSION,
+      configHash: configHash(config),
+      uptimeSeconds: Math.max(0, (now() - runtime.startedAtMs) / 1000),
+      socketPath: config.socketPath,
+      logPath: config.logPath,
+      cacheDir: config.cacheDir,
+      warming: runtime.warming(),
+      idleTimeoutMs: runtime.activity.effectiveTimeoutMs(),
+      cache,
+      ...(cacheError === undefined ? {} : { cacheError }),
+      trees: deps.watch.list(),
+      modules: countByOutcome(engine.listModules()),
+      pool: engine.poolStats(),
+      eventSubscribers: deps.events.subscribers,
+    };
+  });
+}

@@ -1,0 +1,196 @@
+/**
+ * runDaemon(): bring one daemon up on its unix socket, and own its teardown.
+ *
+ * Order: private dirs → log file → home lock (see daemon-lock.ts) → engine → listen (socket
+ * 0600) → reconcile in the background (`warming` until it resolves) → idle timer.
+ * Teardown (one idempotent function, see shutdown.ts): stop accepting and drain in-flight
+ * requests → close watchers → close the engine (pool, then store) → release the lock last, so
+ * a successor can only start once this daemon no longer touches the store.
+ *
+ * Takes no `process`: main.ts passes the pid and turns the shutdown reason into an exit code.
+ */
+import fs from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../../shared/config.js';
+import { toBtfdError } from '../../shared/errors.js';
+import { ensurePrivateDir } from '../../shared/paths.js';
+import { buildApp } from '../app.js';
+import type { Engine } from '../engine/engine-types.js';
+import type { DaemonRuntime } from '../routes/route-deps.js';
+import { createWatchManager, type WatchEvent } from '../watch/watch-manager.js';
+import { acquireDaemonLock } from './daemon-lock.js';
+import { createEventBus } from './event-bus.js';
+import { createIdleTimer, type IdleTimer } from './idle-timer.js';
+import { createLogger } from './logger.js';
+import { createShutdown, type ShutdownReason, type ShutdownStep } from './shutdown.js';
+
+const SOCKET_MODE = 0o600;
+/** Quiet time after the last file event before a watched tree is rebuilt. */
+const WATCH_SETTLE_MS = 250;
+/** Stat rescan of watched trees, for events the watcher missed. */
+const WATCH_RESCAN_MS = 5 * 60 * 1000;
+const LOG_FILE_MODE = 0o600;
+
+/** How the daemon gets its engine: `createEngine` from daemon/engine/engine.ts, or a fake. */
+export type EngineFactory = (options: { readonly config: Config; readonly logger: Logger }) => Engine;
+
+export interface RunDaemonOptions {
+  readonly config: Config;
+  readonly createEngine: EngineFactory;
+  /** This process's pid (main.ts passes process.pid). */
+  readonly pid: number;
+  /** Watch settle time and rescan period (tests shorten them). */
+  readonly watchTiming?: { readonly settleMs: number; readonly rescanMs: number };
+  /** The root logger; by default one writing to config.logPath. */
+  readonly logger?: Logger;
+  /** How long to wait for a lock holder that is starting or stopping. */
+  readonly lockWaitMs?: number;
+}
+
+/** A daemon that is listening. */
+export interface RunningDaemon {
+  readonly pid: number;
+  readonly socketPath: string;
+  readonly app: FastifyInstance;
+  readonly engine: Engine;
+  readonly logger: Logger;
+  /** Hold the idle timer off (watching trees); call the returned function to release. */
+  readonly holdIdle: IdleTimer['hold'];
+  /** Start the teardown; the first reason wins and every call returns the same promise. */
+  shutdown(reason: ShutdownReason): Promise<ShutdownReason>;
+  /** Settles with the reason once the teardown is complete. */
+  readonly stopped: Promise<ShutdownReason>;
+  /** Settles when the startup reconcile is done (whether it succeeded or not). */
+  readonly reconciled: Promise<void>;
+}
+
+/** Create btfd's private dirs (0700, owner-checked) for `config`. */
+export function preparePrivateDirs(config: Config): void {
+  if (config.home !== null) ensurePrivateDir(config.home);
+  ensurePrivateDir(config.runtimeDir);
+  ensurePrivateDir(config.stateDir);
+  ensurePrivateDir(config.cacheDir);
+}
+
+/**
+ * Start the daemon: returns once it listens. Throws (having released everything it took) when
+ * it cannot start; BTFD_ERR_DAEMON_ALREADY_RUNNING means another daemon owns the home.
+ */
+export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemon> {
+  const { config, pid } = options;
+  preparePrivateDirs(config);
+  const logger = options.logger ?? createLogger({ logPath: config.logPath, level: config.logLevel, pid });
+  if (options.logger === undefined) fs.chmodSync(config.logPath, LOG_FILE_MODE);
+  const log = logger.child({ component: 'daemon' });
+
+  let lock;
+  try {
+    lock = await acquireDaemonLock(config.socketPath, {
+      ...(options.lockWaitMs === undefined ? {} : { waitMs: options.lockWaitMs }),
+      onStaleSocket: (socketPath) => log.warn({ socketPath }, 'stale socket from a dead daemon removed'),
+    });
+  } catch (err) {
+    const error = toBtfdError(err);
+    log.warn({ code: error.code, detail: error.message, socketPath: config.socketPath }, 'daemon lock not acquired');
+    throw err;
+  }
+
+  let engine: Engine;
+  try {
+    engine = options.createEngine({ config, logger });
+  } catch (err) {
+    log.error({ err }, 'engine failed to start');
+    await lock.release();
+    throw err;
+  }
+
+  const events = createEventBus<WatchEvent>();
+  const watch = createWatchManager({
+    engine,
+    logger,
+    settleMs: options.watchTiming?.settleMs ?? WATCH_SETTLE_MS,
+    rescanMs: options.watchTiming?.rescanMs ?? WATCH_RESCAN_MS,
+    // Never watch btfd's own state: its writes there are not the tree's.
+    ignoredDirs: [config.cacheDir, config.stateDir, config.runtimeDir],
+    publish: (event) => events.publish(event),
+    // Watching trees is work the daemon does between requests: no idle exit meanwhile.
+    onTreesChanged: (count) => {
+      if (count > 0) releaseIdle ??= idle.hold();
+      else if (releaseIdle) {
+        releaseIdle();
+        releaseIdle = null;
+      }
+    },
+  });
+  let releaseIdle: (() => void) | null = null;
+
+  let warming = true;
+  const startedAtMs = Date.now();
+  // Late-bound: the steps reference the app, built below with a runtime that calls shutdown.
+  let app: FastifyInstance | undefined;
+  const steps = (): ShutdownStep[] => [
+    { name: 'idle timer', run: () => idle.stop() },
+    { name: 'event streams', run: () => events.close() },
+    { name: 'http server', run: async () => { await app?.close(); } },
+    { name: 'watchers', run: () => watch.close() },
+    { name: 'engine', run: () => engine.close() },
+    { name: 'lock', run: () => lock.release() },
+  ];
+  const shutdown = createShutdown(steps, log);
+  const idle = createIdleTimer({
+    timeoutMs: config.idleTimeoutMs,
+    onIdle: () => {
+      log.info({ idleTimeoutMs: config.idleTimeoutMs }, 'idle timeout reached');
+      void shutdown({ kind: 'idle' });
+    },
+  });
+  const runtime: DaemonRuntime = {
+    pid,
+    startedAtMs,
+    warming: () => warming,
+    shuttingDown: () => shutdown.started(),
+    requestStop: () => {
+      log.info({}, 'stop requested');
+      void shutdown({ kind: 'request' });
+    },
+    activity: idle,
+  };
+  app = buildApp({ config, engine, watch, events, logger, runtime });
+
+  try {
+    await app.listen({ path: config.socketPath });
+    fs.chmodSync(config.socketPath, SOCKET_MODE);
+  } catch (err) {
+    log.error({ err, socketPath: config.socketPath }, 'listen failed');
+    await shutdown({ kind: 'fatal', error: err });
+    throw err;
+  }
+  log.info({ socketPath: config.socketPath, workers: config.workers, cacheDir: config.cacheDir }, 'daemon listening');
+
+  const reconciled = (async () => {
+    try {
+      // Resume watching registered trees; each one's first build reconciles what changed meanwhile.
+      await watch.restore();
+      await watch.idle();
+      log.info({ ms: Date.now() - startedAtMs }, 'reconcile done');
+    } catch (err) {
+      log.error({ err }, 'reconcile failed');
+    } finally {
+      warming = false;
+    }
+  })();
+  idle.start();
+
+  return {
+    pid,
+    socketPath: config.socketPath,
+    app,
+    engine,
+    logger,
+    holdIdle: idle.hold,
+    shutdown,
+    stopped: shutdown.completed,
+    reconciled,
+  };
+}

@@ -1,0 +1,296 @@
+/**
+ * Config resolution: defaults < config file < environment < flags, validated once, then frozen.
+ *
+ * This module never reads `process.env` itself: main.ts and the CLI pass it in, so tests resolve
+ * any config they like. Every validation message names the option the way the user wrote it
+ * (`--workers`, `BTFD_WORKERS`, or `config.json: workers`).
+ *
+ * The daemon and the client resolve their configs separately; {@link configHash} covers the
+ * fields whose disagreement would make the daemon do something other than what the client asks
+ * for, and the handshake restarts a daemon whose hash differs.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BtfdError } from './errors.js';
+import { currentUser, resolveLayout, type Env } from './paths.js';
+
+/** pino's levels, plus `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Defaults, with units in their names. */
+export const DEFAULT_MAX_CACHE_BYTES = 2 * 1024 ** 3;
+export const DEFAULT_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
+export const DEFAULT_PAHOLE = 'pahole';
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+const MAX_WORKERS = 1024;
+
+/** The resolved, validated configuration of one btfd instance. */
+export interface Config {
+  /** BTFD_HOME when set (everything lives under it), else null. */
+  readonly home: string | null;
+  /** The socket's private dir. */
+  readonly runtimeDir: string;
+  readonly socketPath: string;
+  readonly cacheDir: string;
+  /** Logs live here. */
+  readonly stateDir: string;
+  /** `stateDir/btfd.log`. */
+  readonly logPath: string;
+  /** The config file that was read, or null when there was none. */
+  readonly configFile: string | null;
+  /** pahole's path, or a name looked up in PATH. */
+  readonly pahole: string;
+  /** Worker pool size. */
+  readonly workers: number;
+  /** Cache size limit for LRU eviction. */
+  readonly maxCacheBytes: number;
+  /** The daemon exits after this long without requests; 0 disables idle exit. */
+  readonly idleTimeoutMs: number;
+  readonly logLevel: LogLevel;
+}
+
+/** Command-line flags (commander gives strings; numbers are accepted too). */
+export interface ConfigFlags {
+  readonly home?: string;
+  readonly pahole?: string;
+  readonly workers?: number | string;
+  /** Bytes, or a size such as `500M` or `2G`. */
+  readonly maxCacheBytes?: number | string;
+  readonly idleTimeoutMs?: number | string;
+  readonly logLevel?: string;
+}
+
+/** What {@link resolveConfig} reads. */
+export interface ConfigSources {
+  readonly flags?: ConfigFlags;
+  /** The environment (pass `process.env`); defaults to an empty one. */
+  readonly env?: Env;
+  /**
+   * The config file: a path (it must exist), null for none, or undefined for the default
+   * location (`$BTFD_HOME/config.json`, else `$XDG_CONFIG_HOME/btfd/config.json`; optional).
+   */
+  readonly file?: string | null;
+}
+
+/** The keys a config file may set. */
+const FILE_KEYS = ['pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'logLevel'] as const;
+type FileKey = (typeof FILE_KEYS)[number];
+
+/** One layer of raw values, each with the name the user knows it by. */
+interface Layer {
+  readonly values: Partial<Record<FileKey, unknown>>;
+  readonly nameOf: (key: FileKey) => string;
+}
+
+const ENV_NAMES: Record<FileKey, string> = {
+  pahole: 'BTFD_PAHOLE',
+  workers: 'BTFD_WORKERS',
+  maxCacheBytes: 'BTFD_MAX_CACHE_SIZE',
+  idleTimeoutMs: 'BTFD_IDLE_TIMEOUT_MS',
+  logLevel: 'BTFD_LOG_LEVEL',
+};
+
+const FLAG_NAMES: Record<FileKey, string> = {
+  pahole: '--pahole',
+  workers: '--workers',
+  maxCacheBytes: '--max-cache-size',
+  idleTimeoutMs: '--idle-timeout-ms',
+  logLevel: '--log-level',
+};
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+function invalid(option: string, requirement: string, value: unknown): BtfdError {
+  return new BtfdError('BTFD_ERR_CONFIG_INVALID', `${option} must be ${requirement}, got ${JSON.stringify(value)}`);
+}
+
+/**
+ * Parse a size: a byte count, or a number with a binary unit (`500M`, `2G`, `1.5GiB`, `64k`).
+ * @param option the option's name, for the error message
+ * @throws BtfdError BTFD_ERR_CONFIG_INVALID
+ */
+export function parseSize(value: unknown, option: string): number {
+  if (typeof value === 'number') {
+    if (Number.isSafeInteger(value) && value > 0) return value;
+    throw invalid(option, 'a positive size such as 500M or 2G', value);
+  }
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value) : null;
+  const unit = SIZE_UNITS[(match?.[2] ?? '').toUpperCase()];
+  const bytes = match && unit !== undefined ? Math.floor(Number(match[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalid(option, 'a positive size such as 500M or 2G', value);
+  return bytes;
+}
+
+function parseInteger(value: unknown, option: string, min: number, max: number): number {
+  const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw invalid(option, `an integer from ${min} to ${max}`, value);
+  }
+  return n;
+}
+
+function parseNonEmpty(value: unknown, option: string): string {
+  if (typeof value !== 'string' || value.trim() === '') throw invalid(option, 'a non-empty string', value);
+  return value;
+}
+
+function parseLogLevel(value: unknown, option: string): LogLevel {
+  const found = LOG_LEVELS.find((level) => level === value);
+  if (found === undefined) throw invalid(option, `one of ${LOG_LEVELS.join(', ')}`, value);
+  return found;
+}
+
+/** The topmost layer that sets `key`, with the option's user-facing name. */
+function pick(layers: readonly Layer[], key: FileKey): { value: unknown; option: string } | undefined {
+  for (const layer of layers) {
+    const value = layer.values[key];
+    if (value !== undefined) return { value, option: layer.nameOf(key) };
+  }
+  return undefined;
+}
+
+function readConfigFile(file: string, required: boolean): Layer | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if (!required && (err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new BtfdError('BTFD_ERR_CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new BtfdError('BTFD_ERR_CONFIG_INVALID', `config file ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new BtfdError('BTFD_ERR_CONFIG_INVALID', `config file ${file} must hold a JSON object`);
+  }
+  const values: Partial<Record<FileKey, unknown>> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    const known = FILE_KEYS.find((k) => k === key);
+    if (known === undefined) {
+      throw new BtfdError('BTFD_ERR_CONFIG_INVALID', `${file}: unknown option ${JSON.stringify(key)} (known: ${FILE_KEYS.join(', ')})`);
+    }
+    values[known] = value;
+  }
+  return { values, nameOf: (key) => `${file}: ${key}` };
+}
+
+function envLayer(env: Env): Layer {
+  const values: Partial<Record<FileKey, unknown>> = {};
+  for (const key of FILE_KEYS) {
+    const value = env[ENV_NAMES[key]];
+    if (value !== undefined && value !== '') values[key] = value;
+  }
+  return { values, nameOf: (key) => ENV_NAMES[key] };
+}
+
+function flagLayer(flags: ConfigFlags): Layer {
+  const values: Partial<Record<FileKey, unknown>> = {};
+  for (const key of FILE_KEYS) {
+    if (flags[key] !== undefined) values[key] = flags[key];
+  }
+  return { values, nameOf: (key) => FLAG_NAMES[key] };
+}
+
+function resolveHome(flags: ConfigFlags, env: Env): string | null {
+  const fromFlag = flags.home;
+  const raw = fromFlag ?? (env['BTFD_HOME'] === '' ? undefined : env['BTFD_HOME']);
+  if (raw === undefined) return null;
+  if (raw.trim() === '') throw invalid(fromFlag !== undefined ? '--home' : 'BTFD_HOME', 'a directory path', raw);
+  return path.resolve(raw);
+}
+
+/**
+ * Resolve the configuration: defaults < config file < env < flags.
+ * @throws BtfdError BTFD_ERR_CONFIG_INVALID naming the offending option
+ */
+export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
+  const flags = sources.flags ?? {};
+  const env = sources.env ?? {};
+  const user = currentUser(env);
+  const home = resolveHome(flags, env);
+  const layout = resolveLayout({ home, env, uid: user.uid, userHome: user.home });
+
+  const fileLayer = sources.file === null
+    ? null
+    : readConfigFile(sources.file ?? layout.defaultConfigFile, sources.file !== undefined);
+  // Topmost first.
+  const layers: Layer[] = [flagLayer(flags), envLayer(env)];
+  if (fileLayer !== null) layers.push(fileLayer);
+
+  const pahole = pick(layers, 'pahole');
+  const workers = pick(layers, 'workers');
+  const maxCache = pick(layers, 'maxCacheBytes');
+  const idle = pick(layers, 'idleTimeoutMs');
+  const logLevel = pick(layers, 'logLevel');
+
+  const config: Config = {
+    home,
+    runtimeDir: layout.runtimeDir,
+    socketPath: layout.socketPath,
+    cacheDir: layout.cacheDir,
+    stateDir: layout.stateDir,
+    logPath: layout.logPath,
+    configFile: fileLayer === null ? null : (sources.file ?? layout.defaultConfigFile),
+    pahole: pahole ? parseNonEmpty(pahole.value, pahole.option) : DEFAULT_PAHOLE,
+    workers: workers ? parseInteger(workers.value, workers.option, 1, MAX_WORKERS) : os.availableParallelism(),
+    maxCacheBytes: maxCache ? parseSize(maxCache.value, maxCache.option) : DEFAULT_MAX_CACHE_BYTES,
+    idleTimeoutMs: idle ? parseInteger(idle.value, idle.option, 0, 2 ** 31 - 1) : DEFAULT_IDLE_TIMEOUT_MS,
+    logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.option) : DEFAULT_LOG_LEVEL,
+  };
+  return Object.freeze(config);
+}
+
+/**
+ * A digest of what must agree between a client and the daemon it talks to: where the cache is,
+ * which pahole runs, the pool size and the cache limit. Idle timeout and log level are left out
+ * on purpose: they change nothing a build produces, and restarting over them would only churn.
+ */
+export function configHash(config: Config): string {
+  const relevant = [config.cacheDir, config.pahole, config.workers, config.maxCacheBytes];
+  return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
+}
+
+/**
+ * The daemon's command line for `config`: a spawned daemon resolves exactly the client's values
+ * (its environment supplies the same XDG dirs and config file).
+ */
+export function configToDaemonArgs(config: Config): string[] {
+  const args: string[] = [];
+  if (config.home !== null) args.push('--home', config.home);
+  args.push(
+    '--pahole', config.pahole,
+    '--workers', String(config.workers),
+    '--max-cache-size', String(config.maxCacheBytes),
+    '--idle-timeout-ms', String(config.idleTimeoutMs),
+    '--log-level', config.logLevel,
+  );
+  return args;
+}
+
+/** The option names {@link configToDaemonArgs} writes, for `util.parseArgs`. */
+export const DAEMON_ARG_OPTIONS = {
+  home: { type: 'string' },
+  pahole: { type: 'string' },
+  workers: { type: 'string' },
+  'max-cache-size': { type: 'string' },
+  'idle-timeout-ms': { type: 'string' },
+  'log-level': { type: 'string' },
+} as const;
+
+/** Turn parsed daemon args (see {@link DAEMON_ARG_OPTIONS}) into flags. */
+export function daemonArgsToFlags(values: Partial<Record<keyof typeof DAEMON_ARG_OPTIONS, string>>): ConfigFlags {
+  const flags: { -readonly [K in keyof ConfigFlags]: ConfigFlags[K] } = {};
+  if (values.home !== undefined) flags.home = values.home;
+  if (values.pahole !== undefined) flags.pahole = values.pahole;
+  if (values.workers !== undefined) flags.workers = values.workers;
+  if (values['max-cache-size'] !== undefined) flags.maxCacheBytes = values['max-cache-size'];
+  if (values['idle-timeout-ms'] !== undefined) flags.idleTimeoutMs = values['idle-timeout-ms'];
+  if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  return flags;
+}

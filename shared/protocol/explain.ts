@@ -1,0 +1,18 @@
+/** `POST /v1/explain`: a module's key inputs and the cache's verdict, changing nothing. */
+import { Type, type Static } from '@sinclair/typebox';
+import type { Explanation } from '../build-types.js';
+import { AbsolutePath, ExplanationSchema } from './schemas.js';
+
+export const EXPLAIN_ROUTE = { method: 'POST', url: '/v1/explain' } as const;
+
+export const ExplainBody = Type.Object({
+  /** The module (.ko), absolute. */
+  path: AbsolutePath,
+  base: Type.Optional(AbsolutePath),
+  paholeFlags: Type.Optional(Type.String()),
+}, { additionalProperties: false });
+export type ExplainBody = Static<typeof ExplainBody>;
+
+export const ExplainResponse = ExplanationSchema;
+/** The engine's Explanation (schemas.ts checks that the schema agrees with it). */
+export type ExplainResponse = Explanation;

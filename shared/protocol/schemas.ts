@@ -1,0 +1,133 @@
+/**
+ * TypeBox schemas for the JSON types of shared/build-types.ts, used by the route files.
+ *
+ * build-types.ts stays the source of truth for the engine; the compile-time checks at the bottom
+ * fail the build when a schema and its interface drift apart, in either direction (a field the
+ * schema lacks would otherwise be dropped silently by fastify's response serializer).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type {
+  BuildEvent, BuildReport, BuildRequest, CacheStats, Explanation, KeyInput, ModuleResult, ModuleState,
+} from '../build-types.js';
+import type { ErrorCode } from '../errors.js';
+
+/** A catalog code; checked as a `BTFD_ERR_` string on the wire. */
+export const ErrorCodeSchema = Type.Unsafe<ErrorCode>(Type.String({ pattern: '^BTFD_ERR_[A-Z_]+$' }));
+
+/** An absolute path: the daemon's working directory is not the client's. */
+export const AbsolutePath = Type.String({ minLength: 1, pattern: '^/' });
+
+export const BuildRequestSchema = Type.Object({
+  dir: AbsolutePath,
+  base: Type.Optional(AbsolutePath),
+  paholeFlags: Type.Optional(Type.String()),
+  modules: Type.Optional(Type.Array(AbsolutePath)),
+}, { additionalProperties: false });
+
+export const ModuleResultSchema = Type.Object({
+  path: Type.String(),
+  outcome: Type.Union([Type.Literal('fresh'), Type.Literal('restored'), Type.Literal('regenerated'), Type.Literal('failed')]),
+  reason: Type.String(),
+  ms: Type.Number(),
+  error: Type.Optional(Type.Object({ code: ErrorCodeSchema, message: Type.String(), next: Type.String() })),
+});
+
+export const BuildReportSchema = Type.Object({
+  dir: Type.String(),
+  base: Type.String(),
+  flags: Type.String(),
+  modules: Type.Integer(),
+  fresh: Type.Integer(),
+  restored: Type.Integer(),
+  regenerated: Type.Integer(),
+  failed: Type.Integer(),
+  seconds: Type.Number(),
+  failures: Type.Array(ModuleResultSchema),
+  results: Type.Array(ModuleResultSchema),
+});
+
+export const BuildEventSchema = Type.Union([
+  Type.Object({
+    type: Type.Literal('planned'),
+    total: Type.Integer(),
+    fresh: Type.Integer(),
+    restore: Type.Integer(),
+    regenerate: Type.Integer(),
+  }),
+  Type.Object({
+    type: Type.Literal('module'),
+    result: ModuleResultSchema,
+    done: Type.Integer(),
+    total: Type.Integer(),
+  }),
+]);
+
+export const KeyInputSchema = Type.Object({
+  name: Type.Union([
+    Type.Literal('schema'), Type.Literal('recipe'), Type.Literal('tool'),
+    Type.Literal('flags'), Type.Literal('base'), Type.Literal('module'),
+  ]),
+  value: Type.String(),
+  digest: Type.String(),
+  previous: Type.Optional(Type.String()),
+});
+
+export const ExplanationSchema = Type.Object({
+  path: Type.String(),
+  key: Type.String(),
+  inputs: Type.Array(KeyInputSchema),
+  verdict: Type.Union([Type.Literal('fresh'), Type.Literal('restore'), Type.Literal('regenerate')]),
+  reason: Type.String(),
+  cached: Type.Boolean(),
+  lastBuild: Type.Optional(Type.Object({ outcome: Type.String(), reason: Type.String(), atMs: Type.Number() })),
+});
+
+export const ModuleStateSchema = Type.Object({
+  path: Type.String(),
+  outcome: Type.String(),
+  reason: Type.String(),
+  updatedMs: Type.Number(),
+});
+
+export const CacheStatsSchema = Type.Object({
+  entries: Type.Integer(),
+  blobs: Type.Integer(),
+  bytes: Type.Integer(),
+  maxBytes: Type.Integer(),
+  hits: Type.Integer(),
+  misses: Type.Integer(),
+  savedMs: Type.Number(),
+  files: Type.Integer(),
+});
+
+// ---- compile-time agreement with build-types.ts ------------------------------------------------
+
+type DeepReadonly<T> = T extends readonly (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+/** true when A and B accept the same values, ignoring readonly. */
+type SameShape<A, B> = [DeepReadonly<A>] extends [DeepReadonly<B>]
+  ? [DeepReadonly<B>] extends [DeepReadonly<A>] ? true : false
+  : false;
+type Agrees<S extends TSchema, T> = SameShape<Static<S>, T>;
+
+/** Each line names a schema that must agree with its interface; a drift turns `true` into an error. */
+export const SCHEMAS_AGREE: {
+  buildRequest: Agrees<typeof BuildRequestSchema, BuildRequest>;
+  moduleResult: Agrees<typeof ModuleResultSchema, ModuleResult>;
+  buildReport: Agrees<typeof BuildReportSchema, BuildReport>;
+  buildEvent: Agrees<typeof BuildEventSchema, BuildEvent>;
+  keyInput: Agrees<typeof KeyInputSchema, KeyInput>;
+  explanation: Agrees<typeof ExplanationSchema, Explanation>;
+  moduleState: Agrees<typeof ModuleStateSchema, ModuleState>;
+  cacheStats: Agrees<typeof CacheStatsSchema, CacheStats>;
+} = {
+  buildRequest: true,
+  moduleResult: true,
+  buildReport: true,
+  buildEvent: true,
+  keyInput: true,
+  explanation: true,
+  moduleState: true,
+  cacheStats: true,
+};

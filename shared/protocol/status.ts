@@ -1,0 +1,34 @@
+/** `GET /v1/status`: what `btfd status` shows. */
+import { Type, type Static } from '@sinclair/typebox';
+import type { TreeStatus } from '../build-types.js';
+import { CacheStatsSchema } from './schemas.js';
+import { TreeStatusSchema } from './watch.js';
+
+export const STATUS_ROUTE = { method: 'GET', url: '/v1/status' } as const;
+
+export const StatusResponse = Type.Object({
+  pid: Type.Integer(),
+  daemonVersion: Type.String(),
+  protocolVersion: Type.Integer(),
+  configHash: Type.String(),
+  uptimeSeconds: Type.Number(),
+  socketPath: Type.String(),
+  logPath: Type.String(),
+  cacheDir: Type.String(),
+  /** True until the startup reconcile (rescan of trees, temp sweep) is done. */
+  warming: Type.Boolean(),
+  /** Milliseconds without requests before the daemon exits; 0 when idle exit is off or held. */
+  idleTimeoutMs: Type.Integer(),
+  /** Cache figures, or null when the cache could not be read (see cacheError). */
+  cache: Type.Union([CacheStatsSchema, Type.Null()]),
+  cacheError: Type.Optional(Type.String()),
+  /** Watched trees with their watcher's health and last build. */
+  trees: Type.Array(TreeStatusSchema),
+  /** Modules btfd knows, by the outcome of their last build. */
+  modules: Type.Record(Type.String(), Type.Integer()),
+  /** The worker pool: threads, tasks running, tasks waiting. */
+  pool: Type.Object({ size: Type.Integer(), busy: Type.Integer(), queued: Type.Integer() }),
+  /** Clients listening on /v1/events. */
+  eventSubscribers: Type.Integer(),
+});
+export type StatusResponse = Omit<Static<typeof StatusResponse>, 'trees'> & { readonly trees: readonly TreeStatus[] };

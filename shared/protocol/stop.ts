@@ -1,0 +1,13 @@
+/**
+ * `POST /v1/stop`: the daemon answers, then shuts down (drain in-flight work, close the engine,
+ * exit). The process is gone once `pid` no longer exists.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const STOP_ROUTE = { method: 'POST', url: '/v1/stop' } as const;
+
+export const StopResponse = Type.Object({
+  stopping: Type.Literal(true),
+  pid: Type.Integer(),
+});
+export type StopResponse = Static<typeof StopResponse>;

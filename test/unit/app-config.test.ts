@@ -1,0 +1,108 @@
+/** Config resolution: precedence, validation messages naming the option, freezing, the hash. */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { test, type TestContext } from 'node:test';
+import {
+  configHash, configToDaemonArgs, DAEMON_ARG_OPTIONS, daemonArgsToFlags, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CACHE_BYTES,
+  parseSize, resolveConfig,
+} from '../../shared/config.js';
+import { BtfdError } from '../../shared/errors.js';
+
+function tempHome(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'btfd-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function assertConfigError(fn: () => unknown, mentions: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof BtfdError, String(err));
+    assert.equal(err.code, 'BTFD_ERR_CONFIG_INVALID');
+    assert.match(err.message, mentions);
+    return true;
+  });
+}
+
+test('defaults: XDG layout, pahole from PATH, one worker per core, 2 GiB, 1 h', () => {
+  const config = resolveConfig({ env: { HOME: '/home/u', XDG_RUNTIME_DIR: '/run/user/5' }, file: null });
+  assert.equal(config.home, null);
+  assert.equal(config.socketPath, '/run/user/5/btfd/btfd.sock');
+  assert.equal(config.runtimeDir, '/run/user/5/btfd');
+  assert.equal(config.cacheDir, '/home/u/.cache/btfd');
+  assert.equal(config.logPath, '/home/u/.local/state/btfd/btfd.log');
+  assert.equal(config.pahole, 'pahole');
+  assert.equal(config.workers, os.availableParallelism());
+  assert.equal(config.maxCacheBytes, DEFAULT_MAX_CACHE_BYTES);
+  assert.equal(config.maxCacheBytes, 2 * 1024 ** 3);
+  assert.equal(config.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS);
+  assert.equal(config.logLevel, 'info');
+  assert.equal(config.configFile, null);
+  assert.ok(Object.isFrozen(config));
+});
+
+test('precedence: defaults < config file < env < flags', (t) => {
+  const home = tempHome(t);
+  fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify({ pahole: '/file/pahole', workers: 3, maxCacheBytes: '1G', logLevel: 'debug' }));
+  const fromFile = resolveConfig({ env: { BTFD_HOME: home } });
+  assert.equal(fromFile.configFile, path.join(home, 'config.json'));
+  assert.deepEqual([fromFile.pahole, fromFile.workers, fromFile.maxCacheBytes, fromFile.logLevel], ['/file/pahole', 3, 1024 ** 3, 'debug']);
+
+  const env = { BTFD_HOME: home, BTFD_PAHOLE: '/env/pahole', BTFD_WORKERS: '5', BTFD_MAX_CACHE_SIZE: '500M', BTFD_IDLE_TIMEOUT_MS: '250' };
+  const fromEnv = resolveConfig({ env });
+  assert.deepEqual([fromEnv.pahole, fromEnv.workers, fromEnv.maxCacheBytes, fromEnv.idleTimeoutMs, fromEnv.logLevel],
+    ['/env/pahole', 5, 500 * 1024 ** 2, 250, 'debug']);
+
+  const fromFlags = resolveConfig({ env, flags: { pahole: '/flag/pahole', workers: '7', maxCacheBytes: 1000 } });
+  assert.deepEqual([fromFlags.pahole, fromFlags.workers, fromFlags.maxCacheBytes], ['/flag/pahole', 7, 1000]);
+
+  const other = tempHome(t);
+  assert.equal(resolveConfig({ env, flags: { home: other } }).cacheDir, path.join(other, 'cache'), '--home beats BTFD_HOME');
+});
+
+test('validation messages name the option as the user wrote it', (t) => {
+  assertConfigError(() => resolveConfig({ env: { BTFD_WORKERS: 'many' }, file: null }), /^BTFD_WORKERS must be an integer from 1 to 1024, got "many"$/);
+  assertConfigError(() => resolveConfig({ flags: { workers: 0 }, file: null }), /^--workers must be/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_MAX_CACHE_SIZE: '2X' }, file: null }), /^BTFD_MAX_CACHE_SIZE must be a positive size/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_IDLE_TIMEOUT_MS: '-1' }, file: null }), /^BTFD_IDLE_TIMEOUT_MS must be/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_LOG_LEVEL: 'loud' }, file: null }), /^BTFD_LOG_LEVEL must be one of fatal, error/);
+  assertConfigError(() => resolveConfig({ flags: { pahole: ' ' }, file: null }), /^--pahole must be a non-empty string/);
+
+  const home = tempHome(t);
+  const file = path.join(home, 'config.json');
+  fs.writeFileSync(file, JSON.stringify({ workers: 'x' }));
+  assertConfigError(() => resolveConfig({ env: { BTFD_HOME: home } }), new RegExp(`^${file}: workers must be`));
+  fs.writeFileSync(file, JSON.stringify({ wokers: 2 }));
+  assertConfigError(() => resolveConfig({ env: { BTFD_HOME: home } }), /unknown option "wokers"/);
+  fs.writeFileSync(file, '{ not json');
+  assertConfigError(() => resolveConfig({ env: { BTFD_HOME: home } }), /is not valid JSON/);
+  assertConfigError(() => resolveConfig({ file: path.join(home, 'missing.json') }), /cannot read config file/);
+});
+
+test('sizes accept bytes and binary units', () => {
+  assert.equal(parseSize('500M', 'x'), 500 * 1024 ** 2);
+  assert.equal(parseSize('2G', 'x'), 2 * 1024 ** 3);
+  assert.equal(parseSize('1.5GiB', 'x'), 1.5 * 1024 ** 3);
+  assert.equal(parseSize('64k', 'x'), 65536);
+  assert.equal(parseSize('4096', 'x'), 4096);
+  for (const bad of ['', 'G', '0', '-1M', '1 Q', 1.5, 0]) {
+    assert.throws(() => parseSize(bad, '--max-size'), /--max-size must be a positive size/, String(bad));
+  }
+});
+
+test('configHash changes with what a daemon must share with its client, not with log level or idle time', () => {
+  const base = resolveConfig({ env: { BTFD_HOME: '/h' }, flags: { workers: 2 }, file: null });
+  const same = resolveConfig({ env: { BTFD_HOME: '/h', BTFD_LOG_LEVEL: 'debug', BTFD_IDLE_TIMEOUT_MS: '5' }, flags: { workers: 2 }, file: null });
+  assert.equal(configHash(base), configHash(same));
+  for (const flags of [{ workers: 3 }, { workers: 2, pahole: '/opt/pahole' }, { workers: 2, maxCacheBytes: '1G' }, { workers: 2, home: '/g' }]) {
+    assert.notEqual(configHash(resolveConfig({ env: { BTFD_HOME: '/h' }, flags, file: null })), configHash(base), JSON.stringify(flags));
+  }
+});
+
+test('the daemon command line round-trips to the same config', () => {
+  const config = resolveConfig({ env: { BTFD_HOME: '/h' }, flags: { workers: 3, pahole: '/p', maxCacheBytes: '3G', idleTimeoutMs: 9, logLevel: 'warn' }, file: null });
+  const { values } = parseArgs({ args: configToDaemonArgs(config), options: DAEMON_ARG_OPTIONS, strict: true });
+  assert.deepEqual(resolveConfig({ flags: daemonArgsToFlags(values), file: null }), config);
+});
