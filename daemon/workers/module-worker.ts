@@ -43,7 +43,8 @@ function runPahole(paholePath: string, args: readonly string[], objcopy: string)
     // pahole adds .BTF through $LLVM_OBJCOPY; kbuild points it at GNU objcopy, and so do we.
     const child = spawn(paholePath, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, LLVM_OBJCOPY: objcopy },
+      // BTFD_SHIM_DISABLE: should "pahole" resolve to btfd-pahole, it must not call back into us.
+      env: { ...process.env, LLVM_OBJCOPY: objcopy, BTFD_SHIM_DISABLE: '1' },
     });
     let stderr = '';
     child.stderr.setEncoding('utf8');
