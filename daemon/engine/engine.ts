@@ -152,12 +152,26 @@ export function createEngine(options: EngineOptions): Engine {
     return tool;
   }
 
+  /**
+   * The base's `.BTF` digest, through the stat cache like a module's: every drop-in call names the
+   * base, and re-hashing megabytes of BTF per call would dominate a cache hit.
+   */
+  async function baseDigestOf(basePath: string): Promise<string> {
+    const info = await stat(basePath, { bigint: true }).catch(() => null);
+    const statKey = info ? statKeyOf(info) : null;
+    const known = statKey ? store.lookupFile(basePath, statKey) : null;
+    if (known) return known.contentDigest;
+    const { digest } = await digestBase(basePath);
+    if (statKey) store.recordFile(basePath, statKey, { contentDigest: digest, outputsDigest: null });
+    return digest;
+  }
+
   async function resolveContext(dir: string, base: string | undefined, paholeFlags: string | undefined): Promise<TreeContext> {
     const treeDir = await resolveTreeDir(dir);
     const basePath = path.resolve(treeDir, base ?? defaultBase(treeDir));
-    const [baseInfo, tool] = await Promise.all([digestBase(basePath), resolveTool()]);
+    const [baseDigest, tool] = await Promise.all([baseDigestOf(basePath), resolveTool()]);
     const flags = await resolvePaholeFlags({ treeDir, explicit: paholeFlags, tool, searchPath });
-    return { dir: treeDir, base: basePath, baseDigest: baseInfo.digest, tool, flags };
+    return { dir: treeDir, base: basePath, baseDigest, tool, flags };
   }
 
   /** Content and output digests of a module, from the stat cache or by hashing in a worker. */

@@ -14,6 +14,8 @@ export interface DaemonRuntime {
   readonly startedAtMs: number;
   /** True until the startup reconcile is done. */
   warming(): boolean;
+  /** Milliseconds from process start to the end of the startup reconcile; null while warming. */
+  reconcileMs(): number | null;
   /** True once shutdown has begun: new requests are refused. */
   shuttingDown(): boolean;
   /** Ask the daemon to shut down once the current answer has been sent. */

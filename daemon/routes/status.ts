@@ -34,6 +34,7 @@ export function registerStatusRoute(app: FastifyInstance, deps: AppDeps): void {
       logPath: config.logPath,
       cacheDir: config.cacheDir,
       warming: runtime.warming(),
+      reconcileMs: runtime.reconcileMs(),
       idleTimeoutMs: runtime.activity.effectiveTimeoutMs(),
       cache,
       ...(cacheError === undefined ? {} : { cacheError }),

@@ -126,6 +126,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   let releaseIdle: (() => void) | null = null;
 
   let warming = true;
+  let reconcileMs: number | null = null;
   const startedAtMs = Date.now();
   // Late-bound: the steps reference the app, built below with a runtime that calls shutdown.
   let app: FastifyInstance | undefined;
@@ -149,6 +150,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     pid,
     startedAtMs,
     warming: () => warming,
+    reconcileMs: () => reconcileMs,
     shuttingDown: () => shutdown.started(),
     requestStop: () => {
       log.info({}, 'stop requested');
@@ -172,12 +174,13 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     try {
       // Resume watching registered trees; each one's first build reconciles what changed meanwhile.
       await watch.restore();
-      await watch.idle();
       log.info({ ms: Date.now() - startedAtMs }, 'reconcile done');
     } catch (err) {
       log.error({ err }, 'reconcile failed');
     } finally {
       warming = false;
+      // Since the process started (performance.timeOrigin), so node's own startup is counted too.
+      reconcileMs = Math.round(Date.now() - performance.timeOrigin);
     }
   })();
   idle.start();

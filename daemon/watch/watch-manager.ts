@@ -43,7 +43,7 @@ export interface WatchManager {
   add(tree: { dir: string; base?: string; paholeFlags?: string }): Promise<TreeStatus>;
   /** Stop watching and forget a tree; false when it was not watched. */
   remove(dir: string): Promise<boolean>;
-  /** Start watching every registered tree (after a restart). */
+  /** Start watching every registered tree (after a restart); resolves after their first builds. */
   restore(): Promise<void>;
   /** Resolves when no tree has a build running or pending (tests and `reconcile`). */
   idle(): Promise<void>;
@@ -58,8 +58,8 @@ interface WatchedTree {
   readonly watcher: TreeWatcher;
   baseDigest: string | null;
   running: Promise<void> | null;
-  /** Work that arrived while a build ran: all modules, or these. */
-  pending: { all: boolean; modules: Set<string>; trigger: string } | null;
+  /** Work that arrived while a build ran: all modules, or these; waiters hear when it is done. */
+  pending: { all: boolean; modules: Set<string>; trigger: string; waiters: (() => void)[] } | null;
   lastBuild: BuildSummary | null;
   lastError: { code: ErrorCode; message: string } | null;
 }
@@ -92,12 +92,17 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     };
   }
 
-  /** Queue work for a tree; start it unless a build runs, which then picks it up. */
-  function schedule(tree: WatchedTree, work: { all: boolean; modules: readonly string[]; trigger: string }): void {
-    const pending = (tree.pending ??= { all: false, modules: new Set(), trigger: work.trigger });
+  /**
+   * Queue work for a tree; start it unless a build runs, which then picks it up. Resolves when
+   * the build that covered this work has finished (whether it succeeded or not).
+   */
+  function schedule(tree: WatchedTree, work: { all: boolean; modules: readonly string[]; trigger: string }): Promise<void> {
+    const pending = (tree.pending ??= { all: false, modules: new Set(), trigger: work.trigger, waiters: [] });
     pending.all ||= work.all;
     for (const m of work.modules) pending.modules.add(m);
+    const done = new Promise<void>((resolve) => pending.waiters.push(resolve));
     if (!tree.running) tree.running = drain(tree);
+    return done;
   }
 
   async function drain(tree: WatchedTree): Promise<void> {
@@ -126,7 +131,10 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
         publish({ type: 'build-failed', dir, code: error.code, message: error.message });
         log.warn({ dir, code: error.code, err }, 'tree build failed');
       }
+      for (const waiter of work.waiters) waiter();
     }
+    for (const waiter of tree.pending?.waiters ?? []) waiter();
+    tree.pending = null;
     tree.running = null;
   }
 
@@ -148,7 +156,8 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     if (all || modules.length > 0) schedule(tree, { all, modules, trigger });
   }
 
-  async function startWatching(registration: TreeRegistration): Promise<WatchedTree> {
+  /** Start watching; resolves with the tree and a promise for its first (reconcile) build. */
+  async function startWatching(registration: TreeRegistration): Promise<{ tree: WatchedTree; firstBuild: Promise<void> }> {
     const base = registration.base ?? defaultBase(registration.dir);
     let tree!: WatchedTree;
     const watcher = createTreeWatcher({
@@ -165,10 +174,14 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     trees.set(registration.dir, tree);
     options.onTreesChanged?.(trees.size);
     tree.baseDigest = await digestBase(base).then((d) => d.digest, () => null);
-    await watcher.ready;
-    // Reconcile: whatever changed while nobody watched is found by one build over the tree.
-    schedule(tree, { all: true, modules: [], trigger: 'watch started' });
-    return tree;
+    // Reconcile: whatever changed while nobody watched is found by one build over the tree. It
+    // runs while chokidar scans (a large tree takes it a while) rather than after it; one more
+    // pass once the watcher is ready covers a file changed in a dir not yet watched at the time.
+    const firstBuild = schedule(tree, { all: true, modules: [], trigger: 'watch started' });
+    void watcher.ready.then(() => {
+      if (trees.get(registration.dir) === tree) void schedule(tree, { all: true, modules: [], trigger: 'watcher ready' });
+    });
+    return { tree, firstBuild };
   }
 
   function armRescan(): void {
@@ -193,7 +206,8 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       }
       const registration: TreeRegistration = { dir, base, flags: request.paholeFlags ?? null, createdMs: Date.now() };
       engine.trees.put(registration);
-      const tree = await startWatching(registration);
+      const { tree } = await startWatching(registration);
+      await tree.watcher.ready;
       armRescan();
       publish({ type: 'tree-added', dir });
       return status(tree);
@@ -211,14 +225,16 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       return true;
     },
     async restore() {
+      const firstBuilds: Promise<void>[] = [];
       for (const registration of engine.trees.list()) {
         try {
-          await startWatching(registration);
+          firstBuilds.push((await startWatching(registration)).firstBuild);
         } catch (err) {
           log.warn({ dir: registration.dir, err }, 'could not resume watching a tree');
         }
       }
       if (trees.size > 0) armRescan();
+      await Promise.all(firstBuilds);
     },
     async idle() {
       for (;;) {

@@ -17,6 +17,8 @@ export const StatusResponse = Type.Object({
   cacheDir: Type.String(),
   /** True until the startup reconcile (rescan of trees, temp sweep) is done. */
   warming: Type.Boolean(),
+  /** Milliseconds from process start to the end of the startup reconcile; null while warming. */
+  reconcileMs: Type.Union([Type.Integer(), Type.Null()]),
   /** Milliseconds without requests before the daemon exits; 0 when idle exit is off or held. */
   idleTimeoutMs: Type.Integer(),
   /** Cache figures, or null when the cache could not be read (see cacheError). */

@@ -98,6 +98,7 @@ function harness(t: TestContext, engine: Engine): Harness {
     active: 0,
     closing: false,
     warming: () => true,
+    reconcileMs: () => null,
     shuttingDown: () => runtime.closing,
     requestStop: () => { runtime.stops += 1; },
     activity: {
