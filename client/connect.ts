@@ -23,7 +23,7 @@ import { DAEMON_EXIT_CODES } from '../shared/protocol/daemon-exit.js';
 import type { HelloResponse } from '../shared/protocol/hello.js';
 import { DAEMON_VERSION, PROTOCOL_VERSION } from '../shared/version.js';
 import { createDaemonClient, isNotRunning, requestHello, type DaemonClient } from './daemon-client.js';
-import { acquireSpawnLock } from './spawn-lock.js';
+import { acquireSpawnLock, pidAlive } from './spawn-lock.js';
 
 export { isNotRunning, type DaemonClient } from './daemon-client.js';
 
@@ -95,15 +95,6 @@ async function helloOrNull(socketPath: string): Promise<HelloResponse | null> {
 
 function defaultDaemonEntry(): string {
   return fileURLToPath(new URL('../daemon/main.js', import.meta.url));
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function logTail(logPath: string): string {

@@ -48,7 +48,8 @@ function parseHolder(text: string): Holder | null {
   return Number.isSafeInteger(holder.pid) && holder.pid > 0 && Number.isFinite(holder.atMs) ? holder : null;
 }
 
-function pidAlive(pid: number): boolean {
+/** True while process `pid` exists (ours or someone else's). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

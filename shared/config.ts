@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BtfdError } from './errors.js';
-import { currentUser, resolveLayout, type Env } from './paths.js';
+import { currentUser, resolveLayout, type Env, type Layout } from './paths.js';
 
 /** pino's levels, plus `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -27,18 +27,8 @@ export const DEFAULT_PAHOLE = 'pahole';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 const MAX_WORKERS = 1024;
 
-/** The resolved, validated configuration of one btfd instance. */
-export interface Config {
-  /** BTFD_HOME when set (everything lives under it), else null. */
-  readonly home: string | null;
-  /** The socket's private dir. */
-  readonly runtimeDir: string;
-  readonly socketPath: string;
-  readonly cacheDir: string;
-  /** Logs live here. */
-  readonly stateDir: string;
-  /** `stateDir/btfd.log`. */
-  readonly logPath: string;
+/** The resolved, validated configuration of one btfd instance: its paths, then its settings. */
+export interface Config extends Omit<Layout, 'defaultConfigFile'> {
   /** The config file that was read, or null when there was none. */
   readonly configFile: string | null;
   /** pahole's path, or a name looked up in PATH. */

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { asEngine } from '../helpers/fake-engine.js';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
@@ -109,21 +110,6 @@ test('the home lock admits one holder; a stale socket file is removed; release l
   await next.release();
 });
 
-/**
- * An Engine from the methods a test needs; any other method throws when called, so the fake
- * keeps compiling as the Engine interface grows.
- */
-function asEngine(methods: Partial<Engine>): Engine {
-  return new Proxy(methods, {
-    get(target, prop) {
-      const value = (target as Record<string | symbol, unknown>)[prop];
-      if (value !== undefined || typeof prop === 'symbol' || prop === 'then') return value;
-      return () => {
-        throw new Error(`fake engine: ${prop} is not faked`);
-      };
-    },
-  }) as Engine;
-}
 
 function fakeEngine(events: string[], buildGate?: Promise<void>): Engine {
   return asEngine({

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { asEngine } from '../helpers/fake-engine.js';
 import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { createEventBus } from '../../daemon/server/event-bus.js';
@@ -28,21 +29,6 @@ function report(request: BuildRequest, results: ModuleResult[]): BuildReport {
   };
 }
 
-/**
- * An Engine from the methods a test needs; any other method throws when called, so the fake
- * keeps compiling as the Engine interface grows.
- */
-function asEngine(methods: Partial<Engine>): Engine {
-  return new Proxy(methods, {
-    get(target, prop) {
-      const value = (target as Record<string | symbol, unknown>)[prop];
-      if (value !== undefined || typeof prop === 'symbol' || prop === 'then') return value;
-      return () => {
-        throw new Error(`fake engine: ${prop} is not faked`);
-      };
-    },
-  }) as Engine;
-}
 
 /** A fake engine recording calls; each method can be replaced per test. */
 function fakeEngine(overrides: Partial<Engine> = {}): Engine & { calls: string[] } {
