@@ -111,6 +111,9 @@ export function createEngine(options: EngineOptions): Engine {
     minThreads: 0,
     idleTimeout: 30_000,
   });
+  // A worker that dies outside a task (it failed to load, say) must not take the daemon with it:
+  // its running task rejects on its own, and the pool starts a new thread for the next one.
+  pool.on('error', (err: unknown) => log.error({ err }, 'worker thread failed'));
   const fileLock = createKeyedLock();
   const regenerateFlight = createSingleFlight<Map<string, Buffer>>();
   const toolCache = new Map<string, Promise<PaholeTool>>();
