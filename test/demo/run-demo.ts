@@ -92,7 +92,7 @@ async function main(): Promise<number> {
     }
     const stats = engine.cacheStats();
     process.stdout.write(`\ncache: ${stats.entries} entries, ${stats.bytes} bytes, ${stats.hits} hits, ${stats.misses} misses\n`);
-    process.stdout.write(`try: node dist/client/main.js explain ${kernel.modules[0]} (with BTFD_HOME=${root})\n`);
+    process.stdout.write(`try: BTFD_HOME=${root} node dist/client/main.js explain --no-daemon ${path.relative(process.cwd(), kernel.modules[0]!)}\n`);
   } finally {
     await engine.close();
   }
