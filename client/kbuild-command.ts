@@ -26,6 +26,9 @@ interface Check {
   readonly line: string;
 }
 
+/** pahole's first version with the reproducible_build feature (deterministic with -j). */
+const REPRODUCIBLE_PAHOLE_VERSION = 127;
+
 async function checkConfig(dir: string): Promise<Check> {
   const text = await readFile(path.join(dir, '.config'), 'utf8').catch(() => null);
   if (text === null) return { ok: false, line: `no ${dir}/.config: is this a configured kernel build dir?` };
@@ -48,16 +51,16 @@ async function checkBase(dir: string): Promise<Check> {
   }
 }
 
-async function checkPahole(config: Config, searchPath: string | undefined): Promise<Check> {
+async function checkPahole(config: Config, searchPath: string | undefined): Promise<Check & { version: number }> {
   const { resolvePaholeTool } = await import('../daemon/engine/pahole-tool.js');
   try {
     const tool = await resolvePaholeTool(config.pahole, searchPath);
     return tool.versionNumber >= MIN_PAHOLE_VERSION
-      ? { ok: true, line: `pahole ${tool.version} at ${tool.path}` }
-      : { ok: false, line: `pahole ${tool.version} is too old for split BTF (need 1.16 or newer)` };
+      ? { ok: true, line: `pahole ${tool.version} at ${tool.path}`, version: tool.versionNumber }
+      : { ok: false, line: `pahole ${tool.version} is too old for split BTF (need 1.16 or newer)`, version: tool.versionNumber };
   } catch (err) {
     const error = toBtfdError(err);
-    return { ok: false, line: `${error.code}: ${error.message}; ${error.next}` };
+    return { ok: false, line: `${error.code}: ${error.message}; ${error.next}`, version: 0 };
   }
 }
 
@@ -67,10 +70,17 @@ export async function kbuildCommand(config: Config, dir: string, searchPath: str
   if (!(await readFile(path.join(tree, 'Makefile'), 'utf8').then(() => true, () => false))) {
     throw new BtfdError('BTFD_ERR_TREE_NOT_FOUND', `${tree} has no Makefile: pass the kernel build dir`);
   }
-  const checks = await Promise.all([checkConfig(tree), checkBase(tree), checkPahole(config, searchPath)]);
+  const pahole = await checkPahole(config, searchPath);
+  const checks = [...(await Promise.all([checkConfig(tree), checkBase(tree)])), pahole];
   for (const check of checks) io.stdout.write(`${check.ok ? 'ok  ' : 'FAIL'} ${check.line}\n`);
   const home = config.home ? `BTFD_HOME=${config.home} ` : '';
+  // Older pahole's -j makes vmlinux's BTF differ on every full build, and every module key with it.
+  const stable = pahole.ok && pahole.version < REPRODUCIBLE_PAHOLE_VERSION;
   io.stdout.write(`\nStart the daemon once (the drop-in runs the real pahole whenever it is not running):\n  ${home}btfd start\n`);
-  io.stdout.write(`Then build as usual, with:\n  ${home}make -C ${tree} PAHOLE=${shimPath()}\n`);
+  if (stable) {
+    io.stdout.write('pahole before 1.27 encodes vmlinux differently on every build with -j; BTFD_STABLE_BASE=1 drops -j\n');
+    io.stdout.write("from that one call so that `make clean && make` restores modules from the cache.\n");
+  }
+  io.stdout.write(`Then build as usual, with:\n  ${home}${stable ? 'BTFD_STABLE_BASE=1 ' : ''}make -C ${tree} PAHOLE=${shimPath()}\n`);
   return checks.every((check) => check.ok) ? 0 : 1;
 }

@@ -24,7 +24,7 @@ test('btfd kbuild checks the tree and prints the make line with the shim', async
   const shim = /PAHOLE=(\S+)/.exec(ok.stdout)?.[1];
   assert.ok(shim, 'the make line names the shim');
   await access(shim, constants.X_OK);
-  assert.match(ok.stdout, new RegExp(`make -C ${kernel.dir} PAHOLE=`));
+  assert.match(ok.stdout, new RegExp(`BTFD_STABLE_BASE=1 make -C ${kernel.dir} PAHOLE=`), "pahole 1.24: the stable-base hint");
 
   await writeFile(path.join(kernel.dir, '.config'), 'CONFIG_DEBUG_INFO_BTF=y\n# CONFIG_DEBUG_INFO_BTF_MODULES is not set\n');
   const missing = await runCli(['kbuild', kernel.dir], env);

@@ -212,6 +212,18 @@ test('calls that are not module BTF requests reach pahole with the identical arg
     if (!c.args.includes('--') && c.args.at(-1) !== '--btf_encode_detached') assert.equal(parsePaholeModuleArgv(c.args, dir), null, `${label}: the daemon agrees it is not a module request`);
   }
   assert.equal(server.requests.length, 0, 'the daemon is never asked');
+
+  // BTFD_STABLE_BASE=1: vmlinux's own encoding loses -j (byte-stable base); nothing else changes.
+  const stable = { ...env, BTFD_STABLE_BASE: '1' };
+  const vmlinuxCall = ['-J', '--btf_gen_floats', '-j', '--lang_exclude=rust', '--jobs=4', '-j2', '.tmp_vmlinux.btf'];
+  fake.reset();
+  await runShim(vmlinuxCall, dir, { ...stable, ...fake.env() });
+  assert.deepEqual(fake.calls(), [{ cwd: dir, args: ['-J', '--btf_gen_floats', '--lang_exclude=rust', '.tmp_vmlinux.btf'] }]);
+  for (const args of [['--version'], ['-C', 'struct task_struct', '-j', 'vmlinux']]) {
+    fake.reset();
+    await runShim(args, dir, { ...stable, ...fake.env() });
+    assert.deepEqual(fake.calls(), [{ cwd: dir, args }], `${JSON.stringify(args)}: not an encoding call, argv untouched`);
+  }
 });
 
 test('module requests go to the daemon as JSON; any failure to answer falls back to pahole', async (t) => {
