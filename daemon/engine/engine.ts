@@ -15,7 +15,7 @@ import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleAction, 
 import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
 import { openStore, type ModuleRecord, type StatKey, type Store } from '../store/store.js';
 import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from '../workers/module-worker-types.js';
-import { artifactDigest, decodeArtifact, encodeArtifact, OUTPUT_SECTION_NAMES, outputsDigest } from './artifact.js';
+import { decodeArtifact, encodeArtifact, OUTPUT_SECTION_NAMES, outputsDigest } from './artifact.js';
 import { digestBase } from './base-btf.js';
 import { computeKey, describeKey, RECIPE_SPLIT_BTF, type KeyInputs } from './cache-key.js';
 import { installSections } from './elf.js';
@@ -55,6 +55,12 @@ interface TreeContext {
   readonly baseDigest: string;
   readonly tool: PaholeTool;
   readonly flags: ResolvedFlags;
+}
+
+/** An artifact's sections and the digest of their encoding (the blob's name in the CAS). */
+interface Artifact {
+  readonly sections: Map<string, Buffer>;
+  readonly digest: string;
 }
 
 /** What the planner decided for one module, with what it decided it from. */
@@ -115,7 +121,7 @@ export function createEngine(options: EngineOptions): Engine {
   // its running task rejects on its own, and the pool starts a new thread for the next one.
   pool.on('error', (err: unknown) => log.error({ err }, 'worker thread failed'));
   const fileLock = createKeyedLock();
-  const regenerateFlight = createSingleFlight<Map<string, Buffer>>();
+  const regenerateFlight = createSingleFlight<Artifact>();
   const toolCache = new Map<string, Promise<PaholeTool>>();
   /** The stat of each module as btfd last wrote it, so a watcher can tell its own writes apart. */
   const ownWrites = new Map<string, string>();
@@ -216,7 +222,7 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   /** Run pahole for a key (once, however many modules share it) and store the artifact. */
-  function regenerateArtifact(ctx: TreeContext, plan: ModulePlan): Promise<Map<string, Buffer>> {
+  function regenerateArtifact(ctx: TreeContext, plan: ModulePlan): Promise<Artifact> {
     return regenerateFlight.run(plan.key, async () => {
       const task: RegenerateTask = {
         modulePath: plan.path,
@@ -229,14 +235,14 @@ export function createEngine(options: EngineOptions): Engine {
       };
       const result = await runInWorker<RegenerateResult>('regenerate', task);
       const sections = toBuffers(result.sections);
-      store.putArtifact(plan.key, encodeArtifact(sections), Math.round(result.ms));
+      const digest = store.putArtifact(plan.key, encodeArtifact(sections), Math.round(result.ms));
       store.recordMiss();
-      return sections;
+      return { sections, digest };
     });
   }
 
-  /** The cached sections for a plan, or null when the blob is gone or corrupt. */
-  function readCachedSections(plan: ModulePlan): Map<string, Buffer> | null {
+  /** The cached artifact for a plan, or null when the blob is gone or corrupt. */
+  function readCachedArtifact(plan: ModulePlan): Artifact | null {
     if (!plan.artifactDigest) return null;
     const blob = store.readBlob(plan.artifactDigest);
     if (!blob) {
@@ -244,20 +250,20 @@ export function createEngine(options: EngineOptions): Engine {
       return null;
     }
     try {
-      return decodeArtifact(blob);
+      return { sections: decodeArtifact(blob), digest: plan.artifactDigest };
     } catch (err) {
       log.warn({ module: plan.path, err }, 'cache blob undecodable; regenerating');
       return null;
     }
   }
 
-  async function installAndRecord(plan: ModulePlan, sections: Map<string, Buffer>): Promise<void> {
-    await installSections(plan.path, sections);
+  async function installAndRecord(plan: ModulePlan, artifact: Artifact): Promise<void> {
+    await installSections(plan.path, artifact.sections);
     const after = statKeyOf(await stat(plan.path, { bigint: true }));
     ownWrites.set(plan.path, ownWriteStamp(after));
     store.recordFile(plan.path, after, {
       contentDigest: plan.inputs.module,
-      outputsDigest: artifactDigest(encodeArtifact(sections)),
+      outputsDigest: artifact.digest,
     });
   }
 
@@ -271,9 +277,9 @@ export function createEngine(options: EngineOptions): Engine {
       let outcome: ModuleResult['outcome'] = 'fresh';
       let reason = plan.reason;
       if (plan.action === 'restore') {
-        const sections = readCachedSections(plan);
-        if (sections) {
-          await installAndRecord(plan, sections);
+        const artifact = readCachedArtifact(plan);
+        if (artifact) {
+          await installAndRecord(plan, artifact);
           store.recordHit(plan.costMs);
           outcome = 'restored';
         } else {
@@ -369,11 +375,11 @@ export function createEngine(options: EngineOptions): Engine {
     const out = request.detachedOut;
     return fileLock.withLock(request.module, async () => {
       const plan = await planModule(ctx, request.module);
-      let sections = plan.action === 'regenerate' ? null : readCachedSections(plan);
-      const outcome = sections ? 'restored' : 'regenerated';
-      if (sections) store.recordHit(plan.costMs);
-      sections ??= await regenerateArtifact(ctx, plan);
-      await writeFileAtomic(out, sections.get('.BTF')!, { mode: 0o644 });
+      let artifact = plan.action === 'regenerate' ? null : readCachedArtifact(plan);
+      const outcome = artifact ? 'restored' : 'regenerated';
+      if (artifact) store.recordHit(plan.costMs);
+      artifact ??= await regenerateArtifact(ctx, plan);
+      await writeFileAtomic(out, artifact.sections.get('.BTF')!, { mode: 0o644 });
       return { path: request.module, outcome, reason: plan.reason, ms: Math.round(performance.now() - started) };
     });
   }
