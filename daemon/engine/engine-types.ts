@@ -17,6 +17,8 @@ export interface Engine {
   explain(modulePath: string, options?: { base?: string; paholeFlags?: string }): Promise<Explanation>;
   /** What btfd remembers of the modules under dir (all when omitted). */
   listModules(dir?: string): ModuleState[];
+  /** sha256 of a base's `.BTF` bytes (or of a raw BTF file), through the stat cache. */
+  baseDigest(basePath: string): Promise<string>;
   /** True when the module is exactly as btfd last wrote it (a watcher's event about our own write). */
   isOwnWrite(modulePath: string): Promise<boolean>;
   /** Watched-tree registrations, kept in the store so they survive restarts. */

@@ -415,6 +415,7 @@ export function createEngine(options: EngineOptions): Engine {
       const prefix = dir ? path.resolve(dir) + path.sep : undefined;
       return store.listModules(prefix).map((r) => ({ path: r.path, outcome: r.outcome, reason: r.reason, updatedMs: r.updatedMs }));
     },
+    baseDigest: (basePath) => baseDigestOf(basePath),
     async isOwnWrite(modulePath) {
       const stamp = ownWrites.get(modulePath);
       if (!stamp) return false;

@@ -9,8 +9,8 @@ import { BtfdError } from '../../shared/errors.js';
 const BTFD_TEMP_FILE = /^\..+\.btfd-[^.]+\.tmp$/;
 /** Age after which such a temp file surely belongs to no running write. */
 const STALE_TEMP_FILE_MS = 10 * 60 * 1000;
-/** Directories that never hold modules of the tree. */
-const SKIPPED_DIRS = new Set(['.git', 'node_modules', '.tmp_versions']);
+/** Directories that never hold modules of the tree (the watcher skips them too). */
+export const SKIPPED_DIRS: ReadonlySet<string> = new Set(['.git', 'node_modules', '.tmp_versions']);
 
 /** Check the tree exists and is a directory; return its absolute path. */
 export async function resolveTreeDir(dir: string): Promise<string> {

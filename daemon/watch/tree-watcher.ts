@@ -6,11 +6,10 @@
 import { watch, type FSWatcher } from 'chokidar';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
+import { SKIPPED_DIRS } from '../engine/module-tree.js';
 
 /** Files written and renamed by btfd itself, pahole, or editors: never modules. */
 const TEMP_FILE = /(\.tmp|\.btf|~)$/;
-/** Directories that never hold a tree's modules. */
-const SKIPPED_DIRS = new Set(['.git', 'node_modules', '.tmp_versions']);
 
 /** What settled since the last report. */
 export interface TreeChange {

@@ -10,7 +10,6 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildEvent, BuildReport, BuildSummary, TreeStatus } from '../../shared/build-types.js';
 import { BtfdError, toBtfdError, type ErrorCode } from '../../shared/errors.js';
-import { digestBase } from '../engine/base-btf.js';
 import type { Engine, TreeRegistration } from '../engine/engine-types.js';
 import { defaultBase, resolveTreeDir } from '../engine/module-tree.js';
 import { createTreeWatcher, type TreeChange, type TreeWatcher } from './tree-watcher.js';
@@ -142,7 +141,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     let all = false;
     let trigger = 'modules changed';
     if (change.baseChanged) {
-      const digest = await digestBase(tree.base).then((d) => d.digest, () => null);
+      const digest = await engine.baseDigest(tree.base).catch(() => null);
       if (digest !== null && digest !== tree.baseDigest) {
         tree.baseDigest = digest;
         publish({ type: 'base-changed', dir: tree.registration.dir, digest });
@@ -173,7 +172,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     tree = { registration, base, watcher, baseDigest: null, running: null, pending: null, lastBuild: null, lastError: null };
     trees.set(registration.dir, tree);
     options.onTreesChanged?.(trees.size);
-    tree.baseDigest = await digestBase(base).then((d) => d.digest, () => null);
+    tree.baseDigest = await engine.baseDigest(base).catch(() => null);
     // Reconcile: whatever changed while nobody watched is found by one build over the tree. It
     // runs while chokidar scans (a large tree takes it a while) rather than after it; one more
     // pass once the watcher is ready covers a file changed in a dir not yet watched at the time.
@@ -198,7 +197,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       const dir = await resolveTreeDir(request.dir);
       const base = request.base ? path.resolve(request.base) : null;
       // Fail now, with the base's own code, rather than in a background build.
-      await digestBase(base ?? defaultBase(dir));
+      await engine.baseDigest(base ?? defaultBase(dir));
       const existing = trees.get(dir);
       if (existing) {
         trees.delete(dir);
