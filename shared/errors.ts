@@ -25,9 +25,12 @@ export const ERROR_CATALOG = {
   BTFD_ERR_BASE_MISSING: { status: 422, next: 'Pass --base PATH (a vmlinux with .BTF, or a raw BTF file such as /sys/kernel/btf/vmlinux), or build vmlinux first.' },
   BTFD_ERR_BASE_NO_BTF: { status: 422, next: 'The base has no .BTF section: build vmlinux with CONFIG_DEBUG_INFO_BTF=y, or pass a raw BTF file with --base.' },
   BTFD_ERR_BASE_INVALID: { status: 422, next: 'The base BTF does not start with the BTF magic: pass a vmlinux or a raw BTF file.' },
+  BTFD_ERR_BTF_MALFORMED: { status: 422, next: 'The BTF named in the message is not valid BTF: rebuild it (pahole -J), or pass another base.' },
   // Module BTF generation
   BTFD_ERR_MODULE_NO_DWARF: { status: 422, next: 'The module has no DWARF debug info: build with CONFIG_DEBUG_INFO (and not stripped) so pahole can encode BTF.' },
   BTFD_ERR_MODULE_CHANGED: { status: 409, next: 'The module was rewritten while btfd read it (a build still running?): run the build again once the module is written.' },
+  BTFD_ERR_MODULE_BTF_IDS_INVALID: { status: 422, next: 'The module\'s .BTF_ids symbols break resolve_btfids\' rules (named in the message): fix the BTF_ID macros or rebuild the module.' },
+  BTFD_ERR_MODULE_BTF_IDS_STALE: { status: 422, next: 'The module\'s .BTF_ids was resolved against a vmlinux btfd has not seen: relink the module (make), or build it once with --base pointing at the vmlinux it was built with.' },
   BTFD_ERR_MODULE_NOT_FOUND: { status: 404, next: 'Check the module path; btfd only manages existing .ko files.' },
   // Tools
   BTFD_ERR_TOOL_PAHOLE_MISSING: { status: 500, next: 'Install pahole (Debian/Ubuntu: apt-get install dwarves) or point --pahole / BTFD_PAHOLE at it.' },

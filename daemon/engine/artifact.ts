@@ -1,63 +1,109 @@
 /**
- * An artifact is what the BTF step writes into a module: its output sections (`.BTF`, and
- * `.BTF.base` when present), encoded as one blob so that one digest names all of them.
+ * An artifact is what the BTF step writes into a module — its output sections: `.BTF`,
+ * `.BTF.base` when the base is distilled, and `.BTF_ids` as resolve_btfids leaves it — together
+ * with the digests of the inputs it was computed from. It is stored as one blob, named by its
+ * own sha256.
  *
- * The same encoding of a module's current output sections gives the digest the planner compares
- * with the cached artifact's: equal digests mean the module is fresh.
+ * The inputs travel inside the blob so that a blob can never be installed for inputs it was not
+ * made from, whatever row or remote names it: the engine checks them against the plan before
+ * installing. The sections alone have their own digest (sectionsDigest), which is what a module's
+ * current output sections are compared with to find it fresh.
  */
 import { createHash } from 'node:crypto';
 import { BtfdError } from '../../shared/errors.js';
+import type { KeyInputs } from './cache-key.js';
 
-const MAGIC = Buffer.from('BTFDART1');
+const ARTIFACT_MAGIC = Buffer.from('BTFDART2');
+const SECTIONS_MAGIC = Buffer.from('BTFDOUT1');
 
-/** Sections the BTF step writes (besides `.BTF_ids` contents, which btfd does not rewrite). */
-export const OUTPUT_SECTION_NAMES: readonly string[] = ['.BTF', '.BTF.base'];
+/** Sections an artifact may hold: everything the BTF step (pahole, then resolve_btfids) writes. */
+export const ARTIFACT_SECTION_NAMES: readonly string[] = ['.BTF', '.BTF.base', '.BTF_ids'];
+/**
+ * Sections left out of the module digest altogether. `.BTF_ids` is not among them: its size and
+ * symbols are the module's own, only its contents are resolved (see elf.ts, btf/btf-ids.ts).
+ */
+export const DIGEST_EXCLUDED_SECTIONS: readonly string[] = ['.BTF', '.BTF.base'];
 
-/** Encode sections as `MAGIC, count, (name length, name, data length, data)*`, sorted by name. */
-export function encodeArtifact(sections: ReadonlyMap<string, Buffer>): Buffer {
-  const names = [...sections.keys()].sort();
-  const parts: Buffer[] = [MAGIC, u32(names.length)];
-  for (const name of names) {
+export interface Artifact {
+  /** The digests it was computed from: its key's inputs. */
+  readonly inputs: KeyInputs;
+  readonly sections: ReadonlyMap<string, Buffer>;
+}
+
+const INPUT_NAMES: readonly (keyof KeyInputs)[] = ['base', 'flags', 'module', 'recipe', 'tool'];
+
+function u32(value: number): Buffer {
+  const buffer = Buffer.alloc(4);
+  buffer.writeUInt32LE(value, 0);
+  return buffer;
+}
+
+function pushEntries(parts: Buffer[], entries: readonly (readonly [string, Buffer])[]): void {
+  parts.push(u32(entries.length));
+  for (const [name, data] of [...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
     const nameBytes = Buffer.from(name, 'utf8');
-    const data = sections.get(name)!;
     parts.push(u32(nameBytes.length), nameBytes, u32(data.length), data);
   }
+}
+
+/** `MAGIC, inputs, sections`, each a count then (name, data) pairs sorted by name, length-prefixed. */
+export function encodeArtifact(artifact: Artifact): Buffer {
+  const parts: Buffer[] = [ARTIFACT_MAGIC];
+  pushEntries(parts, INPUT_NAMES.map((name) => [name, Buffer.from(artifact.inputs[name], 'utf8')] as const));
+  pushEntries(parts, [...artifact.sections]);
   return Buffer.concat(parts);
 }
 
 /** Decode an artifact blob; a malformed one is a corrupt cache entry. */
-export function decodeArtifact(blob: Buffer): Map<string, Buffer> {
+export function decodeArtifact(blob: Buffer): Artifact {
   const corrupt = (why: string) => new BtfdError('BTFD_ERR_CACHE_CORRUPT', `artifact blob is malformed: ${why}`);
-  if (blob.length < MAGIC.length + 4 || !blob.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt('bad magic');
-  let offset = MAGIC.length;
+  if (blob.length < ARTIFACT_MAGIC.length || !blob.subarray(0, ARTIFACT_MAGIC.length).equals(ARTIFACT_MAGIC)) throw corrupt('bad magic');
+  let offset = ARTIFACT_MAGIC.length;
   const read = (length: number): Buffer => {
     if (offset + length > blob.length) throw corrupt('truncated');
     const slice = blob.subarray(offset, offset + length);
     offset += length;
     return slice;
   };
-  const count = read(4).readUInt32LE(0);
-  const sections = new Map<string, Buffer>();
-  for (let i = 0; i < count; i++) {
-    const name = read(read(4).readUInt32LE(0)).toString('utf8');
-    sections.set(name, Buffer.from(read(read(4).readUInt32LE(0))));
-  }
+  const readEntries = (): Map<string, Buffer> => {
+    const count = read(4).readUInt32LE(0);
+    const entries = new Map<string, Buffer>();
+    for (let i = 0; i < count; i++) {
+      const name = read(read(4).readUInt32LE(0)).toString('utf8');
+      entries.set(name, Buffer.from(read(read(4).readUInt32LE(0))));
+    }
+    return entries;
+  };
+  const rawInputs = readEntries();
+  const sections = readEntries();
   if (offset !== blob.length) throw corrupt('trailing bytes');
-  return sections;
+  const inputs = Object.fromEntries(INPUT_NAMES.map((name) => {
+    const value = rawInputs.get(name);
+    if (value === undefined) throw corrupt(`no ${name} input`);
+    return [name, value.toString('utf8')];
+  })) as unknown as KeyInputs;
+  for (const name of sections.keys()) if (!ARTIFACT_SECTION_NAMES.includes(name)) throw corrupt(`unexpected section ${name}`);
+  if (!sections.has('.BTF')) throw corrupt('no .BTF section');
+  return { inputs, sections };
 }
 
-/** sha256 hex of an artifact encoding. */
-export function artifactDigest(encoded: Buffer): string {
-  return createHash('sha256').update(encoded).digest('hex');
+/** sha256 hex. */
+export function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** The digest of a module's current output sections, or null when it has none. */
-export function outputsDigest(outputs: ReadonlyMap<string, Buffer>): string | null {
-  return outputs.size === 0 ? null : artifactDigest(encodeArtifact(outputs));
+/**
+ * The digest of a set of output sections (an artifact's, or what a module holds now), or null for
+ * none. Equal digests mean the module already holds exactly the artifact's sections.
+ */
+export function sectionsDigest(sections: ReadonlyMap<string, Buffer>): string | null {
+  if (sections.size === 0) return null;
+  const parts: Buffer[] = [SECTIONS_MAGIC];
+  pushEntries(parts, [...sections]);
+  return sha256(Buffer.concat(parts));
 }
 
-function u32(value: number): Buffer {
-  const buffer = Buffer.alloc(4);
-  buffer.writeUInt32LE(value, 0);
-  return buffer;
+/** True when two artifacts' inputs are the same digests. */
+export function sameInputs(a: KeyInputs, b: KeyInputs): boolean {
+  return INPUT_NAMES.every((name) => a[name] === b[name]);
 }

@@ -2,12 +2,13 @@
  * The base digest: what a module's split BTF depends on in vmlinux is the bytes of its `.BTF`
  * section only (type IDs and string offsets continue from there), not the rest of vmlinux, which
  * relinks all the time. A raw BTF file (e.g. /sys/kernel/btf/vmlinux) holds the same bytes, so
- * both hash to the same digest: plain sha256 of the BTF bytes, streamed.
+ * both hash to the same digest: plain sha256 of the BTF bytes.
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { BtfdError } from '../../shared/errors.js';
+import { BTF_HEADER_BYTES, BTF_VERSION } from '../btf/btf-reader.js';
 import { readElfLayout, SHT_NOBITS } from './elf.js';
 
 /** Result of digestBase. */
@@ -20,13 +21,23 @@ export interface BaseDigest {
   readonly bytes: number;
 }
 
-/** Size of struct btf_header (include/uapi/linux/btf.h) for version 1. */
-const BTF_HEADER_BYTES = 24;
-const BTF_VERSION = 1;
-const CHUNK_BYTES = 1 << 20;
+
+/** The base's BTF bytes, with their digest. */
+export interface BaseBtf extends BaseDigest {
+  readonly btf: Buffer;
+}
 
 /** Digest the base BTF of a vmlinux ELF or a raw BTF file. */
 export async function digestBase(file: string): Promise<BaseDigest> {
+  const { digest, kind, bytes } = await readBaseBtf(file);
+  return { digest, kind, bytes };
+}
+
+/**
+ * Read the base BTF of a vmlinux ELF (its `.BTF` section) or a raw BTF file. The bytes are read
+ * whole: a vmlinux's BTF is a few MB, and pahole is handed exactly these bytes (base snapshots).
+ */
+export async function readBaseBtf(file: string): Promise<BaseBtf> {
   let fh: FileHandle;
   try {
     fh = await fsp.open(file, 'r');
@@ -40,19 +51,29 @@ export async function digestBase(file: string): Promise<BaseDigest> {
     if (!st.isFile()) throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file} is not a regular file`);
     const head = Buffer.alloc(4);
     const { bytesRead } = await fh.read(head, 0, 4, 0);
+    let kind: BaseDigest['kind'];
+    let offset: number;
+    let size: number;
     if (bytesRead === 4 && head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
       // ELF errors (truncated, malformed, ...) keep their own codes: they say what is wrong.
       const layout = await readElfLayout(file);
       const sec = layout.sections.find((s) => s.index !== 0 && s.name === '.BTF');
       if (sec === undefined || sec.type === SHT_NOBITS) throw new BtfdError('BTFD_ERR_BASE_NO_BTF', `base ${file} has no .BTF section`);
-      await checkBtfHeader(fh, file, sec.offset, sec.size);
-      return { digest: await hashRange(fh, sec.offset, sec.size), kind: 'elf', bytes: sec.size };
+      [kind, offset, size] = ['elf', sec.offset, sec.size];
+    } else if (bytesRead >= 2 && head[0] === 0x9f && head[1] === 0xeb) {
+      [kind, offset, size] = ['raw', 0, st.size];
+    } else {
+      throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file} is neither an ELF file nor raw BTF`);
     }
-    if (bytesRead >= 2 && head[0] === 0x9f && head[1] === 0xeb) {
-      await checkBtfHeader(fh, file, 0, st.size);
-      return { digest: await hashRange(fh, 0, st.size), kind: 'raw', bytes: st.size };
+    const btf = Buffer.alloc(size);
+    let done = 0;
+    while (done < size) {
+      const { bytesRead: n } = await fh.read(btf, done, size - done, offset + done);
+      if (n === 0) throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file} shrank while being read`);
+      done += n;
     }
-    throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file} is neither an ELF file nor raw BTF`);
+    checkBtfHeader(btf, file);
+    return { digest: createHash('sha256').update(btf).digest('hex'), kind, bytes: size, btf };
   } catch (err) {
     if (err instanceof BtfdError) throw err;
     throw new BtfdError('BTFD_ERR_BASE_MISSING', `base ${file} cannot be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -62,23 +83,8 @@ export async function digestBase(file: string): Promise<BaseDigest> {
 }
 
 /** The BTF must start with a little-endian version-1 header; anything else is not a usable base. */
-async function checkBtfHeader(fh: FileHandle, file: string, offset: number, size: number): Promise<void> {
-  const hdr = Buffer.alloc(BTF_HEADER_BYTES);
-  const { bytesRead } = size >= BTF_HEADER_BYTES ? await fh.read(hdr, 0, BTF_HEADER_BYTES, offset) : { bytesRead: 0 };
-  if (bytesRead < BTF_HEADER_BYTES) throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file}: BTF of ${size} bytes is shorter than its header`);
-  if (hdr.readUInt16LE(0) !== 0xeb9f) throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file}: .BTF does not start with the BTF magic`);
-  if (hdr[2] !== BTF_VERSION) throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file}: BTF version ${String(hdr[2])}, expected ${BTF_VERSION}`);
-}
-
-async function hashRange(fh: FileHandle, offset: number, size: number): Promise<string> {
-  const hash = createHash('sha256');
-  const buf = Buffer.alloc(Math.min(CHUNK_BYTES, Math.max(size, 1)));
-  let done = 0;
-  while (done < size) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - done), offset + done);
-    if (bytesRead === 0) throw new BtfdError('BTFD_ERR_BASE_INVALID', 'base file shrank while being hashed');
-    hash.update(buf.subarray(0, bytesRead));
-    done += bytesRead;
-  }
-  return hash.digest('hex');
+function checkBtfHeader(btf: Buffer, file: string): void {
+  if (btf.length < BTF_HEADER_BYTES) throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file}: BTF of ${btf.length} bytes is shorter than its header`);
+  if (btf.readUInt16LE(0) !== 0xeb9f) throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file}: .BTF does not start with the BTF magic`);
+  if (btf[2] !== BTF_VERSION) throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file}: BTF version ${String(btf[2])}, expected ${BTF_VERSION}`);
 }

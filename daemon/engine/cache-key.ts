@@ -7,10 +7,10 @@ import { createHash } from 'node:crypto';
 import type { KeyInput } from '../../shared/build-types.js';
 
 /** Bump when the meaning of any input changes; old entries then simply stop matching. */
-export const KEY_SCHEMA_VERSION = '1';
+export const KEY_SCHEMA_VERSION = '2';
 
 /** What the BTF step does, as opposed to with which tool and flags. */
-export const RECIPE_SPLIT_BTF = 'pahole -J --btf_base BASE MODULE; sections .BTF,.BTF.base';
+export const RECIPE_SPLIT_BTF = 'pahole -J --btf_base BASE MODULE; resolve_btfids; sections .BTF,.BTF.base,.BTF_ids';
 
 export interface KeyInputs {
   readonly recipe: string;

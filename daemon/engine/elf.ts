@@ -8,8 +8,9 @@
  * Every value read from the file is validated before it is used as a size or an offset: a hostile
  * or truncated file gives a BtfdError (BTFD_ERR_ELF_*), never a crash or a huge allocation.
  *
- * Content digest (digestModule). The cache key needs "the module" without the sections the BTF
- * step writes (`.BTF`, `.BTF.base`, `.BTF_ids`). Those sections get added by `objcopy
+ * Content digest (digestModule). The cache key needs "the module" without what the BTF step
+ * writes: the `.BTF` and `.BTF.base` sections, and the contents of `.BTF_ids` (resolve_btfids
+ * patches ids into it). `.BTF` and `.BTF.base` get added by `objcopy
  * --add-section` (which places them before `.symtab`), rewritten in place by pahole, appended by
  * installSections, or removed from the middle by `objcopy --remove-section`, which shifts the index
  * of every later section. So the digest is over a canonical encoding, not over file bytes:
@@ -19,7 +20,9 @@
  *  - each kept section in index order, where "kept" means: not section 0, not the section-name
  *    table (its bytes change when a name is added; each section's name is hashed instead) and not
  *    an output section. For each: name, type, flags, addr, addralign, entsize, sh_link, sh_info, and
- *    contents (SHT_NOBITS: the size only). Never sh_offset or sh_name.
+ *    contents (SHT_NOBITS: the size only). Never sh_offset or sh_name. `.BTF_ids` contributes its
+ *    contents as they were before resolution (the caller's canonicalBtfIds; its size, header and
+ *    symbols as they are), and a compressed section its sh_addralign as resolve_btfids leaves it.
  *  - Section indices that appear in the data are replaced by a reference that survives index
  *    shifts: SHN_UNDEF, "kept section number k" (rank among kept sections), "output section
  *    named X", "the section-name table", or the raw value (special indices such as SHN_ABS, or an
@@ -43,6 +46,7 @@ import { promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { BtfdError } from '../../shared/errors.js';
+import type { BtfIdsSource, BtfIdsSymbol } from '../btf/btf-ids.js';
 
 /** One section header, validated. Offsets and sizes fit in a JS number. */
 export interface ElfSection {
@@ -114,7 +118,13 @@ const MAX_INSTALL_ALIGN = 1 << 20;
 const CHUNK_BYTES = 1 << 20;
 /** Padding between sections copied along with them rather than splitting a copy. */
 const MAX_COPIED_GAP_BYTES = 4096;
-const DIGEST_VERSION = 'btfd-module-digest-v1';
+const DIGEST_VERSION = 'btfd-module-digest-v2';
+/** The section resolve_btfids writes; its contents are digested in their pre-resolution form. */
+const BTF_IDS_SECTION_NAME = '.BTF_ids';
+const BTF_ID_SYMBOL_PREFIX = '__BTF_ID__';
+/** sh_flags bit of a compressed section; resolve_btfids rewrites such sections' sh_addralign to 8. */
+export const SHF_COMPRESSED = 0x800n;
+export const COMPRESSED_SECTION_ALIGN = 8;
 
 /** Read the ELF header, section header table and section names of a file. */
 export async function readElfLayout(file: string): Promise<ElfLayout> {
@@ -141,29 +151,100 @@ export async function readSections(file: string, names: readonly string[]): Prom
 export interface ModuleDigest {
   /** sha256 (hex) of the module without its output sections; see the module comment. */
   readonly digest: string;
-  /** The contents of the output sections the module has now. */
+  /** The contents of the excluded (output) sections the module has now. */
   readonly outputs: Map<string, Buffer>;
+  /** The `.BTF_ids` section and its symbols, when the module has both (its contents are an output too). */
+  readonly btfIds: BtfIdsSource | undefined;
+  /** `.BTF_ids` as canonicalBtfIds gave it (before resolution), when the module has one. */
+  readonly btfIdsPristine: Buffer | undefined;
   readonly layout: ElfLayout;
+}
+
+/** What digestModule leaves out, and how it reads `.BTF_ids`. */
+export interface DigestOptions {
+  /** Sections left out entirely, in a fixed order (the digest depends on the list). */
+  readonly excluded: readonly string[];
+  /**
+   * `.BTF_ids` contents as they were before resolve_btfids (see daemon/btf/btf-ids.ts): the digest
+   * covers those, so resolving the section does not change it. Given the section and the current
+   * contents of the excluded sections (the module's own `.BTF` names the ids).
+   */
+  readonly canonicalBtfIds: (source: BtfIdsSource, outputs: ReadonlyMap<string, Buffer>) => Buffer | Promise<Buffer>;
 }
 
 /**
  * Digest a module's content, independent of its output sections and of file layout, and return
- * the output sections it currently has. The digest depends on `outputSectionNames` (which
- * sections are left out, and their order): callers must pass one fixed list.
+ * the output sections it currently has.
  */
-export async function digestModule(file: string, outputSectionNames: readonly string[]): Promise<ModuleDigest> {
+export async function digestModule(file: string, options: DigestOptions): Promise<ModuleDigest> {
   return withFile(file, async (fh, size) => {
-    const { layout, ehdr, phdrs } = await readHeaders(fh, file, size);
+    const hdr = await readHeaders(fh, file, size);
+    const { layout, ehdr, phdrs } = hdr;
     const outputs = new Map<string, Buffer>();
-    for (const name of outputSectionNames) {
+    for (const name of options.excluded) {
       const sec = findUnique(layout, name);
       if (sec === undefined) continue;
       if (sec.type === SHT_NOBITS) throw malformed(file, `output section ${name} has no contents (SHT_NOBITS)`);
       outputs.set(name, await readSectionBytes(fh, sec, file));
     }
-    const digest = await hashModule(fh, file, layout, ehdr, phdrs, outputSectionNames);
-    return { digest, outputs, layout };
+    const btfIds = await readBtfIdsFrom(fh, file, layout);
+    const substituted = new Map<number, Buffer>();
+    let btfIdsPristine: Buffer | undefined;
+    if (btfIds !== undefined) {
+      btfIdsPristine = await options.canonicalBtfIds(btfIds.source, outputs);
+      if (btfIdsPristine.length !== btfIds.section.size) throw malformed(file, `canonical ${BTF_IDS_SECTION_NAME} changed size`);
+      substituted.set(btfIds.section.index, btfIdsPristine);
+    }
+    const digest = await hashModule(fh, file, layout, ehdr, phdrs, options.excluded, substituted);
+    return { digest, outputs, btfIds: btfIds?.source, btfIdsPristine, layout };
   });
+}
+
+/** The `.BTF_ids` section and its `__BTF_ID__` symbols (see {@link BtfIdsSource}), or undefined. */
+export async function readBtfIdsSource(file: string): Promise<BtfIdsSource | undefined> {
+  return withFile(file, async (fh, size) => {
+    const { layout } = await readHeaders(fh, file, size);
+    return (await readBtfIdsFrom(fh, file, layout))?.source;
+  });
+}
+
+/**
+ * Read `.BTF_ids` and the symbols resolve_btfids would patch: those of the symbol table whose raw
+ * st_shndx is the section's index (it does not follow SHN_XINDEX) and whose name starts with
+ * `__BTF_ID__`. Undefined when there is no `.BTF_ids` or no symbol table, as resolve_btfids does
+ * nothing then.
+ */
+async function readBtfIdsFrom(fh: FileHandle, file: string, layout: ElfLayout): Promise<{ section: ElfSection; source: BtfIdsSource } | undefined> {
+  const section = findUnique(layout, BTF_IDS_SECTION_NAME);
+  if (section === undefined) return undefined;
+  if (section.type === SHT_NOBITS) throw malformed(file, `${BTF_IDS_SECTION_NAME} has no contents (SHT_NOBITS)`);
+  const symtabs = layout.sections.filter((s) => s.type === SHT_SYMTAB);
+  if (symtabs.length === 0) return undefined;
+  if (symtabs.length > 1) throw malformed(file, 'several symbol tables');
+  const symtab = symtabs[0]!;
+  if (symtab.entsize !== SYM_SIZE || symtab.size % SYM_SIZE !== 0) throw malformed(file, 'symbol table entries are not 24 bytes');
+  const strtab = layout.sections[symtab.link];
+  if (strtab === undefined || strtab.type !== SHT_STRTAB) throw malformed(file, 'the symbol table names no string table');
+  const [bytes, symbols, strings] = [
+    await readSectionBytes(fh, section, file),
+    await readSectionBytes(fh, symtab, file),
+    await readSectionBytes(fh, strtab, file),
+  ];
+  const prefix = Buffer.from(BTF_ID_SYMBOL_PREFIX, 'latin1');
+  const found: BtfIdsSymbol[] = [];
+  for (let at = 0; at < symbols.length; at += SYM_SIZE) {
+    if (symbols.readUInt16LE(at + 6) !== section.index) continue;
+    const nameOffset = symbols.readUInt32LE(at);
+    if (nameOffset >= strings.length) throw malformed(file, `symbol ${at / SYM_SIZE}: name offset outside its string table`);
+    if (strings.compare(prefix, 0, prefix.length, nameOffset, Math.min(strings.length, nameOffset + prefix.length)) !== 0) continue;
+    const end = strings.indexOf(0, nameOffset);
+    if (end < 0) throw malformed(file, `symbol ${at / SYM_SIZE}: name is not NUL-terminated`);
+    const value = symbols.readBigUInt64LE(at + 8);
+    const symSize = symbols.readBigUInt64LE(at + 16);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || symSize > BigInt(Number.MAX_SAFE_INTEGER)) throw malformed(file, `symbol ${at / SYM_SIZE}: absurd value or size`);
+    found.push({ name: strings.toString('latin1', nameOffset, end), value: Number(value), size: Number(symSize) });
+  }
+  return { section, source: { bytes, addr: Number(section.addr), symbols: found } };
 }
 
 /**
@@ -481,6 +562,7 @@ function makeRefMapper(layout: ElfLayout, outputNames: readonly string[]): (inde
 
 async function hashModule(
   fh: FileHandle, file: string, layout: ElfLayout, ehdr: Buffer, phdrs: Buffer, outputNames: readonly string[],
+  substituted: ReadonlyMap<number, Buffer>,
 ): Promise<string> {
   const enc = new Encoder();
   enc.bytes(Buffer.from(DIGEST_VERSION));
@@ -510,7 +592,8 @@ async function hashModule(
     enc.u32(s.type);
     enc.u64(s.flags);
     enc.u64(s.addr);
-    enc.u64(s.addralign);
+    // resolve_btfids sets a compressed section's sh_addralign to 8 (compressed_section_fix).
+    enc.u64((s.flags & SHF_COMPRESSED) !== 0n ? COMPRESSED_SECTION_ALIGN : s.addralign);
     enc.u64(s.entsize);
     putRef(s.link);
     if (s.type === SHT_REL || s.type === SHT_RELA || (s.flags & SHF_INFO_LINK) !== 0n) {
@@ -520,7 +603,11 @@ async function hashModule(
       enc.u8(0);
       enc.u32(s.info);
     }
-    if (s.type === SHT_NOBITS) {
+    const replacement = substituted.get(s.index);
+    if (replacement !== undefined) {
+      enc.u8(5);
+      enc.bytes(replacement);
+    } else if (s.type === SHT_NOBITS) {
       enc.u8(0);
       enc.u64(s.size);
     } else if (s.type === SHT_SYMTAB || s.type === SHT_DYNSYM) {

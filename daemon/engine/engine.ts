@@ -6,17 +6,20 @@
  * Order of writes for a regenerated module: blob → action row (the commit point) → module. A crash
  * anywhere leaves either the old module or the new one, and a cache that is consistent.
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleAction, ModuleResult } from '../../shared/build-types.js';
 import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
-import { openStore, type ModuleRecord, type StatKey, type Store } from '../store/store.js';
+import { parseBtf, type Btf } from '../btf/btf-reader.js';
+import { checkSplitFitsBase } from '../btf/split-check.js';
+import { createBaseSnapshots } from '../store/base-snapshots.js';
+import { openStore, RACY_WINDOW_NS, type CachedAction, type ModuleRecord, type StatKey, type Store } from '../store/store.js';
 import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from '../workers/module-worker-types.js';
-import { decodeArtifact, encodeArtifact, OUTPUT_SECTION_NAMES, outputsDigest } from './artifact.js';
-import { digestBase } from './base-btf.js';
+import { decodeArtifact, encodeArtifact, sameInputs, sectionsDigest, type Artifact } from './artifact.js';
+import { readBaseBtf } from './base-btf.js';
 import { computeKey, describeKey, RECIPE_SPLIT_BTF, type KeyInputs } from './cache-key.js';
 import { installSections } from './elf.js';
 import type { PaholeModuleRequest } from './pahole-argv.js';
@@ -43,9 +46,16 @@ export interface EngineConfig {
   readonly objcopy?: string;
 }
 
+/** Points where tests step in deterministically (a file swapped at a chosen moment). */
+export interface EngineHooks {
+  /** Called after a regeneration is planned and before the worker pool gets it. */
+  readonly beforeRegenerate?: (modulePath: string) => Promise<void> | void;
+}
+
 export interface EngineOptions {
   readonly config: EngineConfig;
   readonly logger: Logger;
+  readonly hooks?: EngineHooks;
 }
 
 /** Everything a build of one tree keys on besides the module itself. */
@@ -53,29 +63,43 @@ interface TreeContext {
   readonly dir: string;
   readonly base: string;
   readonly baseDigest: string;
+  /** The base's BTF bytes as a raw file named by baseDigest: what pahole reads. */
+  readonly baseSnapshot: string;
   readonly tool: PaholeTool;
   readonly flags: ResolvedFlags;
 }
 
-/** An artifact's sections and the digest of their encoding (the blob's name in the CAS). */
-interface Artifact {
-  readonly sections: Map<string, Buffer>;
-  readonly digest: string;
+/** An artifact with the digests it is known by. */
+interface StoredArtifact {
+  readonly artifact: Artifact;
+  /** Digest of its sections alone: what a fresh module's outputs digest equals. */
+  readonly outputsDigest: string;
 }
+
+/** Which of an artifact's sections an install writes: all, or what pahole itself writes. */
+type InstallScope = 'artifact' | 'pahole';
+const PAHOLE_SECTIONS: ReadonlySet<string> = new Set(['.BTF', '.BTF.base']);
 
 /** What the planner decided for one module, with what it decided it from. */
 interface ModulePlan {
   readonly path: string;
   readonly stat: StatKey;
+  /** The stat was taken so soon after the file's last change that a later write could share it. */
+  readonly racy: boolean;
   readonly inputs: KeyInputs;
   readonly key: string;
   readonly action: ModuleAction;
   readonly reason: string;
-  /** The cached artifact's digest for restore and fresh. */
-  readonly artifactDigest: string | null;
-  readonly costMs: number;
+  /** The action row for restore and fresh. */
+  readonly cached: CachedAction | null;
   readonly previous: ModuleRecord | null;
 }
+
+/** Parsed bases kept in memory for checking cached artifacts (a vmlinux BTF parses in ~0.1 s). */
+const PARSED_BASES_KEPT = 2;
+
+/** How many times a module rewritten under a build is re-planned before it fails. */
+const MAX_REPLANS = 3;
 
 const DEFAULT_SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -102,6 +126,11 @@ function toBuffers(record: Record<string, Uint8Array>): Map<string, Buffer> {
   return new Map(Object.entries(record).map(([name, bytes]) => [name, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]));
 }
 
+/** pahole's flags as btfd runs it: without -j, whose output pahole < 1.27 does not reproduce. */
+function paholeArgs(flags: string): string[] {
+  return flags.split(' ').filter((flag) => flag !== '' && flag !== '-j');
+}
+
 /** Create the engine: opens the store and the worker pool. */
 export function createEngine(options: EngineOptions): Engine {
   const { config } = options;
@@ -109,6 +138,8 @@ export function createEngine(options: EngineOptions): Engine {
   const searchPath = config.searchPath ?? DEFAULT_SEARCH_PATH;
   const objcopy = config.objcopy ?? 'objcopy';
   const store: Store = openStore({ dir: config.cacheDir, maxBytes: config.maxCacheBytes });
+  const baseSnapshots = createBaseSnapshots(path.join(config.cacheDir, 'bases'));
+  const parsedBases = new Map<string, Promise<Btf>>();
   const tmpRoot = path.join(config.cacheDir, 'tmp');
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
   const pool = new Piscina({
@@ -121,7 +152,7 @@ export function createEngine(options: EngineOptions): Engine {
   // its running task rejects on its own, and the pool starts a new thread for the next one.
   pool.on('error', (err: unknown) => log.error({ err }, 'worker thread failed'));
   const fileLock = createKeyedLock();
-  const regenerateFlight = createSingleFlight<Artifact>();
+  const regenerateFlight = createSingleFlight<StoredArtifact>();
   const toolCache = new Map<string, Promise<PaholeTool>>();
   /** The stat of each module as btfd last wrote it, so a watcher can tell its own writes apart. */
   const ownWrites = new Map<string, string>();
@@ -163,14 +194,17 @@ export function createEngine(options: EngineOptions): Engine {
 
   /**
    * The base's `.BTF` digest, through the stat cache like a module's: every drop-in call names the
-   * base, and re-hashing megabytes of BTF per call would dominate a cache hit.
+   * base, and re-hashing megabytes of BTF per call would dominate a cache hit. A digest is only
+   * returned once its snapshot exists, so whatever pahole reads is what the digest names.
    */
   async function baseDigestOf(basePath: string): Promise<string> {
     const info = await stat(basePath, { bigint: true }).catch(() => null);
     const statKey = info ? statKeyOf(info) : null;
     const known = statKey ? store.lookupFile(basePath, statKey) : null;
-    if (known) return known.contentDigest;
-    const { digest } = await digestBase(basePath);
+    if (known && baseSnapshots.has(known.contentDigest)) return known.contentDigest;
+    const { btf, digest } = await readBaseBtf(basePath);
+    baseSnapshots.put(btf);
+    baseSnapshots.prune();
     if (statKey) store.recordFile(basePath, statKey, { contentDigest: digest, outputsDigest: null });
     return digest;
   }
@@ -179,27 +213,40 @@ export function createEngine(options: EngineOptions): Engine {
     const treeDir = await resolveTreeDir(dir);
     const basePath = path.resolve(treeDir, base ?? defaultBase(treeDir));
     const [baseDigest, tool] = await Promise.all([baseDigestOf(basePath), resolveTool()]);
-    const flags = await resolvePaholeFlags({ treeDir, explicit: paholeFlags, tool, searchPath });
-    return { dir: treeDir, base: basePath, baseDigest, tool, flags };
+    const flags = await resolvePaholeFlags({ treeDir, explicit: paholeFlags, tool, searchPath, log });
+    return { dir: treeDir, base: basePath, baseDigest, baseSnapshot: baseSnapshots.pathOf(baseDigest), tool, flags };
+  }
+
+  /**
+   * Bases a module's resolved `.BTF_ids` may have been resolved against: the current one, the one
+   * of its last build, then the most recently used snapshots.
+   */
+  function candidateBases(ctx: TreeContext, previous: ModuleRecord | null): string[] {
+    const digests = [ctx.baseDigest, previous?.inputs.base, ...baseSnapshots.list().slice(0, 4)];
+    return [...new Set(digests.filter((d): d is string => d !== undefined && baseSnapshots.has(d)))].map((d) => baseSnapshots.pathOf(d));
   }
 
   /** Content and output digests of a module, from the stat cache or by hashing in a worker. */
-  async function fileDigests(modulePath: string, statKey: StatKey) {
+  async function fileDigests(modulePath: string, statKey: StatKey, bases: readonly string[]) {
     const known = store.lookupFile(modulePath, statKey);
     if (known) return known;
-    const task: DigestTask = { path: modulePath, outputNames: OUTPUT_SECTION_NAMES };
+    const task: DigestTask = { path: modulePath, baseSnapshots: bases };
     const result = await runInWorker<DigestResult>('digest', task);
-    const digests = { contentDigest: result.digest, outputsDigest: outputsDigest(toBuffers(result.outputs)) };
+    const digests = { contentDigest: result.digest, outputsDigest: sectionsDigest(toBuffers(result.outputs)) };
     store.recordFile(modulePath, statKey, digests);
     return digests;
   }
 
   async function planModule(ctx: TreeContext, modulePath: string): Promise<ModulePlan> {
+    const statTakenNs = BigInt(Date.now()) * 1_000_000n;
     const info = await stat(modulePath, { bigint: true }).catch((err: unknown) => {
       throw new BtfdError('BTFD_ERR_MODULE_NOT_FOUND', `${modulePath} does not exist`, { cause: err });
     });
     const statKey = statKeyOf(info);
-    const digests = await fileDigests(modulePath, statKey);
+    const lastChangeNs = info.mtimeNs > info.ctimeNs ? info.mtimeNs : info.ctimeNs;
+    const racy = lastChangeNs >= statTakenNs - RACY_WINDOW_NS;
+    const previous = store.getModule(modulePath);
+    const digests = await fileDigests(modulePath, statKey, candidateBases(ctx, previous));
     const inputs: KeyInputs = {
       recipe: RECIPE_SPLIT_BTF,
       tool: ctx.tool.identity,
@@ -208,67 +255,119 @@ export function createEngine(options: EngineOptions): Engine {
       module: digests.contentDigest,
     };
     const key = computeKey(inputs);
-    const previous = store.getModule(modulePath);
     const changes = describeChanges(previous, inputs);
     const because = changes.length > 0 ? changes.join(', ') : previous ? 'output sections missing or altered' : 'first build';
     // getAction bumps last_used: a module that is merely fresh still keeps its entry alive for gc.
     const cached = store.getAction(key);
-    const base = { path: modulePath, stat: statKey, inputs, key, previous, costMs: cached?.costMs ?? 0 };
-    if (cached && digests.outputsDigest === cached.artifactDigest) {
-      return { ...base, action: 'fresh', reason: 'output sections match the cached artifact', artifactDigest: cached.artifactDigest };
+    const base = { path: modulePath, stat: statKey, racy, inputs, key, previous, cached };
+    if (cached && digests.outputsDigest === cached.outputsDigest) {
+      return { ...base, action: 'fresh', reason: 'output sections match the cached artifact' };
     }
-    if (cached) return { ...base, action: 'restore', reason: `cached (${because})`, artifactDigest: cached.artifactDigest };
-    return { ...base, action: 'regenerate', reason: `not cached (${because})`, artifactDigest: null };
+    if (cached) return { ...base, action: 'restore', reason: `cached (${because})` };
+    return { ...base, action: 'regenerate', reason: `not cached (${because})` };
   }
 
-  /** Run pahole for a key (once, however many modules share it) and store the artifact. */
-  function regenerateArtifact(ctx: TreeContext, plan: ModulePlan): Promise<Artifact> {
+  /**
+   * Run pahole for a key (once, however many modules share it) and store the artifact. The worker
+   * answers MODULE_CHANGED unless the module it read is the one planned, so nothing is stored
+   * under inputs it was not computed from.
+   */
+  function regenerateArtifact(ctx: TreeContext, plan: ModulePlan): Promise<StoredArtifact> {
     return regenerateFlight.run(plan.key, async () => {
       const task: RegenerateTask = {
         modulePath: plan.path,
-        basePath: ctx.base,
+        stamp: { dev: BigInt(plan.stat.dev), ino: BigInt(plan.stat.ino), size: BigInt(plan.stat.size), mtimeNs: plan.stat.mtimeNs, ctimeNs: plan.stat.ctimeNs },
+        moduleDigest: plan.inputs.module,
+        racy: plan.racy,
+        baseSnapshot: ctx.baseSnapshot,
+        baseSnapshots: candidateBases(ctx, plan.previous),
         paholePath: ctx.tool.path,
-        flags: ctx.flags.flags.split(' ').filter(Boolean),
-        outputNames: OUTPUT_SECTION_NAMES,
+        flags: paholeArgs(ctx.flags.flags),
         tmpRoot,
         objcopy,
       };
+      await options.hooks?.beforeRegenerate?.(plan.path);
       const result = await runInWorker<RegenerateResult>('regenerate', task);
-      const sections = toBuffers(result.sections);
-      const digest = store.putArtifact(plan.key, encodeArtifact(sections), Math.round(result.ms));
+      for (const warning of result.warnings) log.warn({ module: plan.path, warning }, 'resolve_btfids warning');
+      const artifact: Artifact = { inputs: plan.inputs, sections: toBuffers(result.sections) };
+      const outputs = sectionsDigest(artifact.sections)!;
+      store.putArtifact(plan.key, encodeArtifact(artifact), { outputsDigest: outputs, inputs: plan.inputs, costMs: result.ms });
       store.recordMiss();
-      return { sections, digest };
+      return { artifact, outputsDigest: outputs };
     });
   }
 
-  /** The cached artifact for a plan, or null when the blob is gone or corrupt. */
-  function readCachedArtifact(plan: ModulePlan): Artifact | null {
-    if (!plan.artifactDigest) return null;
-    const blob = store.readBlob(plan.artifactDigest);
+  /** The base a plan keys on, parsed (kept for the last few bases). */
+  function parsedBase(ctx: TreeContext): Promise<Btf> {
+    let parsed = parsedBases.get(ctx.baseDigest);
+    if (!parsed) {
+      parsed = readFile(ctx.baseSnapshot).then((bytes) => parseBtf(bytes, null, ctx.base));
+      parsed.catch(() => parsedBases.delete(ctx.baseDigest));
+      parsedBases.set(ctx.baseDigest, parsed);
+      while (parsedBases.size > PARSED_BASES_KEPT) parsedBases.delete(parsedBases.keys().next().value!);
+    }
+    return parsed;
+  }
+
+  /**
+   * The cached artifact for a plan, or null when it cannot be used: blob gone or corrupt, made
+   * from other inputs than the plan's (whatever the row says, the blob names its own inputs), or
+   * BTF that does not fit the plan's base.
+   */
+  async function readCachedArtifact(ctx: TreeContext, plan: ModulePlan): Promise<StoredArtifact | null> {
+    if (!plan.cached) return null;
+    const blob = store.readBlob(plan.cached.artifactDigest);
     if (!blob) {
-      log.warn({ module: plan.path, digest: plan.artifactDigest }, 'cache blob missing or corrupt; regenerating');
+      log.warn({ module: plan.path, digest: plan.cached.artifactDigest }, 'cache blob missing or corrupt; regenerating');
       return null;
     }
     try {
-      return { sections: decodeArtifact(blob), digest: plan.artifactDigest };
+      const artifact = decodeArtifact(blob);
+      const outputs = sectionsDigest(artifact.sections);
+      if (!sameInputs(artifact.inputs, plan.inputs) || outputs !== plan.cached.outputsDigest) {
+        throw new BtfdError('BTFD_ERR_CACHE_CORRUPT', 'the cache entry names an artifact of other inputs');
+      }
+      const distilled = artifact.sections.get('.BTF.base');
+      const base = distilled ? parseBtf(distilled, null, 'artifact .BTF.base') : await parsedBase(ctx);
+      checkSplitFitsBase(artifact.sections.get('.BTF')!, base, 'the cached .BTF');
+      return { artifact, outputsDigest: outputs };
     } catch (err) {
-      log.warn({ module: plan.path, err }, 'cache blob undecodable; regenerating');
+      log.error({ module: plan.path, digest: plan.cached.artifactDigest, key: plan.key, err }, 'cache entry unusable; discarded, not installed');
+      store.discardBlob(plan.cached.artifactDigest);
       return null;
     }
   }
 
-  async function installAndRecord(plan: ModulePlan, artifact: Artifact): Promise<void> {
-    await installSections(plan.path, artifact.sections);
+  async function installAndRecord(plan: ModulePlan, stored: StoredArtifact, scope: InstallScope = 'artifact'): Promise<void> {
+    const sections = scope === 'artifact' ? stored.artifact.sections : new Map([...stored.artifact.sections].filter(([name]) => PAHOLE_SECTIONS.has(name)));
+    await installSections(plan.path, sections);
     const after = statKeyOf(await stat(plan.path, { bigint: true }));
     ownWrites.set(plan.path, ownWriteStamp(after));
-    store.recordFile(plan.path, after, {
-      contentDigest: plan.inputs.module,
-      outputsDigest: artifact.digest,
-    });
+    // A partial install leaves outputs btfd did not write: the next plan hashes them.
+    if (scope === 'artifact') store.recordFile(plan.path, after, { contentDigest: plan.inputs.module, outputsDigest: stored.outputsDigest });
+  }
+
+  /**
+   * The artifact a plan needs: the cached one when it is usable, else pahole's. A module rewritten
+   * under pahole is re-planned (a bounded number of times) and the new plan carried out instead.
+   */
+  async function artifactFor(ctx: TreeContext, planned: ModulePlan): Promise<{ plan: ModulePlan; stored: StoredArtifact; outcome: 'restored' | 'regenerated' }> {
+    let plan = planned;
+    for (let attempt = 1; ; attempt++) {
+      const cached = await readCachedArtifact(ctx, plan);
+      if (cached) return { plan, stored: cached, outcome: 'restored' };
+      try {
+        return { plan, stored: await regenerateArtifact(ctx, plan), outcome: 'regenerated' };
+      } catch (err) {
+        if (codeOf(err) !== 'BTFD_ERR_MODULE_CHANGED' || attempt >= MAX_REPLANS) throw err;
+        log.info({ module: plan.path, attempt }, 'module changed under its regeneration; re-planning');
+        plan = await planModule(ctx, plan.path);
+      }
+    }
   }
 
   /** Carry out a plan under the module's lock, re-planning if the file changed since planning. */
-  async function executeModule(ctx: TreeContext, planned: ModulePlan): Promise<ModuleResult> {
+  async function executeModule(ctx: TreeContext, planned: ModulePlan, scope: InstallScope = 'artifact'): Promise<ModuleResult> {
     const started = performance.now();
     return fileLock.withLock(planned.path, async () => {
       let plan = planned;
@@ -276,20 +375,12 @@ export function createEngine(options: EngineOptions): Engine {
       if (!sameStat(current, plan.stat)) plan = await planModule(ctx, plan.path);
       let outcome: ModuleResult['outcome'] = 'fresh';
       let reason = plan.reason;
-      if (plan.action === 'restore') {
-        const artifact = readCachedArtifact(plan);
-        if (artifact) {
-          await installAndRecord(plan, artifact);
-          store.recordHit(plan.costMs);
-          outcome = 'restored';
-        } else {
-          reason = 'cache entry was corrupt';
-          await installAndRecord(plan, await regenerateArtifact(ctx, plan));
-          outcome = 'regenerated';
-        }
-      } else if (plan.action === 'regenerate') {
-        await installAndRecord(plan, await regenerateArtifact(ctx, plan));
-        outcome = 'regenerated';
+      if (plan.action !== 'fresh') {
+        const got = await artifactFor(ctx, plan);
+        if (plan.action === 'restore' && got.outcome === 'regenerated') reason = 'cache entry was unusable';
+        ({ plan, outcome } = got);
+        await installAndRecord(plan, got.stored, scope);
+        if (outcome === 'restored') store.recordHit(plan.cached?.costMs ?? 0);
       }
       store.recordModule({
         path: plan.path,
@@ -368,19 +459,15 @@ export function createEngine(options: EngineOptions): Engine {
   async function encodeForPahole(request: PaholeModuleRequest): Promise<ModuleResult> {
     const started = performance.now();
     const ctx = await resolveContext(path.dirname(request.module), request.base, request.flags);
-    if (!request.detachedOut) {
-      const plan = await planModule(ctx, request.module);
-      return executeModule(ctx, plan);
-    }
+    // kbuild runs resolve_btfids after pahole: write only what pahole writes, so its run finds a
+    // pristine .BTF_ids (resolving twice scrambles kfunc flags).
+    if (!request.detachedOut) return executeModule(ctx, await planModule(ctx, request.module), 'pahole');
     const out = request.detachedOut;
     return fileLock.withLock(request.module, async () => {
-      const plan = await planModule(ctx, request.module);
-      let artifact = plan.action === 'regenerate' ? null : readCachedArtifact(plan);
-      const outcome = artifact ? 'restored' : 'regenerated';
-      if (artifact) store.recordHit(plan.costMs);
-      artifact ??= await regenerateArtifact(ctx, plan);
-      await writeFileAtomic(out, artifact.sections.get('.BTF')!, { mode: 0o644 });
-      return { path: request.module, outcome, reason: plan.reason, ms: Math.round(performance.now() - started) };
+      const got = await artifactFor(ctx, await planModule(ctx, request.module));
+      if (got.outcome === 'restored') store.recordHit(got.plan.cached?.costMs ?? 0);
+      await writeFileAtomic(out, got.stored.artifact.sections.get('.BTF')!, { mode: 0o644 });
+      return { path: request.module, outcome: got.outcome, reason: got.plan.reason, ms: Math.round(performance.now() - started) };
     });
   }
 
@@ -402,7 +489,7 @@ export function createEngine(options: EngineOptions): Engine {
       inputs,
       verdict: plan.action,
       reason: plan.reason,
-      cached: plan.artifactDigest !== null,
+      cached: plan.cached !== null,
       ...(previous ? { lastBuild: { outcome: previous.outcome, reason: previous.reason, atMs: previous.updatedMs } } : {}),
     };
   }

@@ -5,10 +5,11 @@
  * string (`-j4` and `--jobs=8` both mean "threads", feature lists are sets), while anything that
  * is btfd's to set (`-J`, the base, the file) is refused rather than silently keyed.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { Logger } from 'pino';
 import { BtfdError } from '../../shared/errors.js';
 import type { PaholeTool } from './pahole-tool.js';
 
@@ -23,6 +24,9 @@ const LIST_OPTIONS = new Set(['--btf_features', '--btf_features_strict', '--lang
 
 /** Where the flags of a build came from, for `explain` and logs. */
 export type FlagsSource = 'option' | 'scripts/pahole-flags.sh' | 'scripts/Makefile.btf' | 'pahole-version-table';
+
+/** How long a tree's flag script or makefile may take before the version table stands in. */
+const TREE_FLAGS_TIMEOUT_MS = 10_000;
 
 export interface ResolvedFlags {
   /** Normalised flags: what is keyed and what pahole is given. */
@@ -67,7 +71,13 @@ export function normalizePaholeFlags(text: string): string {
     const name = eq < 0 ? word : word.slice(0, eq);
     if (eq >= 0 && LIST_OPTIONS.has(name)) {
       const set = lists.get(name) ?? new Set<string>();
-      for (const item of word.slice(eq + 1).split(',').filter(Boolean)) set.add(item);
+      let value = word.slice(eq + 1);
+      // pahole: a leading '+' means "the default features, and these" (parse_btf_features).
+      if (value.startsWith('+')) {
+        set.add('default');
+        value = value.slice(1);
+      }
+      for (const item of value.split(',').filter(Boolean)) set.add(item);
       lists.set(name, set);
       continue;
     }
@@ -86,7 +96,7 @@ export function flagsForPaholeVersion(version: number): string {
   if (version >= 118 && version <= 121) flags.push('--skip_encoding_btf_vars');
   if (version >= 126) {
     flags.push('-j', '--lang_exclude=rust');
-    flags.push('--btf_features=encode_force,var,float,enum64,decl_tag,type_tag,optimized_func,consistent_func');
+    flags.push('--btf_features=encode_force,var,float,enum64,decl_tag,type_tag,optimized_func,consistent_func,decl_tag_kfuncs');
     return flags.join(' ');
   }
   if (version >= 121) flags.push('--btf_gen_floats');
@@ -115,9 +125,33 @@ async function flagsFromPaholeFlagsScript(treeDir: string, tool: PaholeTool, sea
   return stdout.trim();
 }
 
+/** Run a command with `input` on its stdin; resolves with stdout, rejects on failure or timeout. */
+function runWithInput(command: string, args: readonly string[], input: string, options: { env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(signal ? `${command} was killed (${signal}; timeout ${options.timeoutMs} ms)` : `${command} exited with ${code}: ${stderr.trim()}`));
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+  });
+}
+
 /**
  * Evaluate scripts/Makefile.btf with the tree's own config and Kbuild.include, the way kbuild
- * does, and print PAHOLE_FLAGS plus MODULE_PAHOLE_FLAGS (the module step passes both).
+ * does, and print PAHOLE_FLAGS plus MODULE_PAHOLE_FLAGS (the module step passes both). The probe
+ * makefile goes to make on its stdin (`-f -`).
  */
 async function flagsFromMakefileBtf(treeDir: string, tool: PaholeTool, searchPath: string): Promise<string> {
   const probe = [
@@ -125,20 +159,16 @@ async function flagsFromMakefileBtf(treeDir: string, tool: PaholeTool, searchPat
     '-include include/config/auto.conf',
     'include scripts/Makefile.btf',
     'btfd-print-flags: ; @echo $(PAHOLE_FLAGS) $(MODULE_PAHOLE_FLAGS)',
+    '',
   ].join('\n');
-  const { stdout } = await execFileAsync(
-    'make',
-    ['-s', '--no-print-directory', '-C', treeDir, '-f', '-', 'btfd-print-flags', `PAHOLE=${tool.path}`, `CONFIG_PAHOLE_VERSION=${tool.versionNumber}`, 'srctree=.'],
-    { timeout: 20_000, env: { PATH: searchPath } },
-  ).catch((err: unknown) => {
-    throw new BtfdError('BTFD_ERR_CONFIG_INVALID', `could not evaluate ${treeDir}/scripts/Makefile.btf`, { cause: err });
-  });
-  return stdout.trim();
+  const args = ['-s', '--no-print-directory', '-C', treeDir, '-f', '-', 'btfd-print-flags', `PAHOLE=${tool.path}`, `CONFIG_PAHOLE_VERSION=${tool.versionNumber}`, 'srctree=.'];
+  return (await runWithInput('make', args, probe, { env: { PATH: searchPath }, timeoutMs: TREE_FLAGS_TIMEOUT_MS })).trim();
 }
 
 /**
  * Resolve the flags for a tree: an explicit option wins; a kernel build dir is asked through its
- * own scripts; otherwise the version table stands in for them.
+ * own scripts; otherwise, or when the tree's scripts fail (logged), the version table stands in
+ * for them.
  */
 export async function resolvePaholeFlags(options: {
   treeDir: string;
@@ -146,14 +176,22 @@ export async function resolvePaholeFlags(options: {
   tool: PaholeTool;
   /** PATH for the tree's scripts (they run sh, make and pahole-version.sh). */
   searchPath: string;
+  log?: Logger;
 }): Promise<ResolvedFlags> {
   const { treeDir, explicit, tool, searchPath } = options;
   if (explicit !== undefined) return { flags: normalizePaholeFlags(explicit), source: 'option' };
-  if (await exists(path.join(treeDir, 'scripts/pahole-flags.sh'))) {
-    return { flags: normalizePaholeFlags(await flagsFromPaholeFlagsScript(treeDir, tool, searchPath)), source: 'scripts/pahole-flags.sh' };
-  }
-  if (await exists(path.join(treeDir, 'scripts/Makefile.btf'))) {
-    return { flags: normalizePaholeFlags(await flagsFromMakefileBtf(treeDir, tool, searchPath)), source: 'scripts/Makefile.btf' };
+  const scripts: { source: FlagsSource; file: string; run: () => Promise<string> }[] = [
+    { source: 'scripts/pahole-flags.sh', file: 'scripts/pahole-flags.sh', run: () => flagsFromPaholeFlagsScript(treeDir, tool, searchPath) },
+    { source: 'scripts/Makefile.btf', file: 'scripts/Makefile.btf', run: () => flagsFromMakefileBtf(treeDir, tool, searchPath) },
+  ];
+  for (const script of scripts) {
+    if (!(await exists(path.join(treeDir, script.file)))) continue;
+    try {
+      return { flags: normalizePaholeFlags(await script.run()), source: script.source };
+    } catch (err) {
+      options.log?.warn({ treeDir, script: script.file, err }, 'the tree\'s pahole flags could not be evaluated; using the version table');
+      break;
+    }
   }
   return { flags: normalizePaholeFlags(flagsForPaholeVersion(tool.versionNumber)), source: 'pahole-version-table' };
 }

@@ -62,6 +62,18 @@ const MIGRATIONS: readonly string[] = [
     created_ms INTEGER NOT NULL
   ) STRICT;
   `,
+  // 2 → 3: artifacts carry .BTF_ids and their inputs. Each action row records the digest of its
+  // artifact's sections (what a fresh module holds) and the key's input digests, so that "this
+  // module, tool and flags on another base" can be asked. Rows of older key schemas keep NULLs;
+  // their keys never match again and LRU eviction retires them.
+  `
+  ALTER TABLE actions ADD COLUMN outputs_digest TEXT;
+  ALTER TABLE actions ADD COLUMN tool TEXT;
+  ALTER TABLE actions ADD COLUMN flags TEXT;
+  ALTER TABLE actions ADD COLUMN base TEXT;
+  ALTER TABLE actions ADD COLUMN module TEXT;
+  CREATE INDEX actions_by_module ON actions (module, tool, flags);
+  `,
 ];
 
 /** The schema version this code writes. */

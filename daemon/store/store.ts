@@ -67,6 +67,24 @@ export interface ModuleRecord {
   updatedMs: number;
 }
 
+/** What an action row says besides its key. */
+export interface CachedAction {
+  /** The blob holding the artifact. */
+  artifactDigest: string;
+  /** The digest of the artifact's sections alone: a module holding exactly these is fresh. */
+  outputsDigest: string;
+  costMs: number;
+}
+
+/** What is recorded with a new artifact. */
+export interface ActionMeta {
+  outputsDigest: string;
+  /** The key's input digests (tool, flags, base, module), recorded to find related artifacts. */
+  inputs: { tool: string; flags: string; base: string; module: string };
+  /** What producing it cost: the time a hit saves. */
+  costMs: number;
+}
+
 /** Cache totals for `btfd cache stats`. */
 export interface CacheStats {
   /** Action cache rows. */
@@ -127,14 +145,16 @@ export interface Store {
   recordFile(path: string, stat: StatKey, digests: FileDigests): void;
   forgetFile(path: string): void;
   /** The artifact cached for `key`, bumping its last use; null on a miss. */
-  getAction(key: string): { artifactDigest: string; costMs: number } | null;
+  getAction(key: string): CachedAction | null;
   /** Store `artifact` as a blob, then map `key` to it; returns the artifact's sha256. */
-  putArtifact(key: string, artifact: Buffer, costMs: number): string;
+  putArtifact(key: string, artifact: Buffer, meta: ActionMeta): string;
   /**
    * A blob's bytes, verified against `digest`. A missing or corrupt blob returns null after its
    * file and every row naming it are removed (and counted).
    */
   readBlob(digest: string): Buffer | null;
+  /** Remove a blob that must not be used and every row naming it (counted as corrupt). */
+  discardBlob(digest: string): void;
   recordHit(savedMs: number): void;
   recordMiss(): void;
   recordModule(rec: ModuleRecord): void;
@@ -308,18 +328,21 @@ export function openStore(options: StoreOptions): Store {
     ),
     fileDelete: db.prepare<[string]>(`DELETE FROM files WHERE path = ?`),
     // One statement both reads and bumps, so a hit is a single write; last use never goes back.
-    actionUse: db.prepare<[bigint, string], { artifact_digest: string; cost_ms: bigint }>(
-      `UPDATE actions SET last_used_ms = max(last_used_ms, ?) WHERE key = ?
-       RETURNING artifact_digest, cost_ms`,
+    // Rows of an older key schema have no outputs digest; they can never be asked for again.
+    actionUse: db.prepare<[bigint, string], { artifact_digest: string; outputs_digest: string; cost_ms: bigint }>(
+      `UPDATE actions SET last_used_ms = max(last_used_ms, ?) WHERE key = ? AND outputs_digest IS NOT NULL
+       RETURNING artifact_digest, outputs_digest, cost_ms`,
     ),
-    actionPut: db.prepare<[string, string, bigint, bigint, bigint]>(
-      `INSERT INTO actions (key, artifact_digest, created_ms, last_used_ms, cost_ms)
-       VALUES (?, ?, ?, ?, ?)
+    actionPut: db.prepare<[string, string, bigint, bigint, bigint, string, string, string, string, string]>(
+      `INSERT INTO actions (key, artifact_digest, created_ms, last_used_ms, cost_ms, outputs_digest, tool, flags, base, module)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET
          created_ms = CASE WHEN artifact_digest = excluded.artifact_digest THEN created_ms ELSE excluded.created_ms END,
          artifact_digest = excluded.artifact_digest,
          last_used_ms = max(last_used_ms, excluded.last_used_ms),
-         cost_ms = excluded.cost_ms`,
+         cost_ms = excluded.cost_ms,
+         outputs_digest = excluded.outputs_digest,
+         tool = excluded.tool, flags = excluded.flags, base = excluded.base, module = excluded.module`,
     ),
     actionDelete: db.prepare<[string]>(`DELETE FROM actions WHERE key = ?`),
     actionsByDigestDelete: db.prepare<[string]>(`DELETE FROM actions WHERE artifact_digest = ?`),
@@ -481,13 +504,14 @@ export function openStore(options: StoreOptions): Store {
       guarded('action cache lookup', () => {
         const row = sql.actionUse.get(nowMs(), key);
         if (row === undefined) return null;
-        return { artifactDigest: row.artifact_digest, costMs: Number(row.cost_ms) };
+        return { artifactDigest: row.artifact_digest, outputsDigest: row.outputs_digest, costMs: Number(row.cost_ms) };
       }),
 
-    putArtifact: (key, artifact, costMs) =>
+    putArtifact: (key, artifact, meta) =>
       guarded('action cache store', () => {
         const digest = sha256Hex(artifact);
-        const cost = BigInt(Math.max(0, Math.round(costMs)));
+        const cost = BigInt(Math.max(0, Math.round(meta.costMs)));
+        const { tool, flags, base, module } = meta.inputs;
         // The slow part (write + fsync) happens outside the lock ...
         cas.write(digest, artifact);
         db.transaction(() => {
@@ -495,7 +519,7 @@ export function openStore(options: StoreOptions): Store {
           if (cas.sizeOf(digest) !== artifact.length) cas.write(digest, artifact);
           const at = nowMs();
           sql.blobPut.run(digest, BigInt(artifact.length), at);
-          sql.actionPut.run(key, digest, at, at, cost);
+          sql.actionPut.run(key, digest, at, at, cost, meta.outputsDigest, tool, flags, base, module);
         }).immediate();
         return digest;
       }),
@@ -516,6 +540,15 @@ export function openStore(options: StoreOptions): Store {
           }
           dropDigestRows(digest);
           return null;
+        }).immediate();
+      }),
+
+    discardBlob: (digest) =>
+      guarded('blob discard', () => {
+        db.transaction(() => {
+          if (isDigest(digest)) cas.remove(digest);
+          bump('corrupt', 1n);
+          dropDigestRows(digest);
         }).immediate();
       }),
 

@@ -1,5 +1,6 @@
 /**
- * The main thread ↔ module worker protocol. Buffers cross the thread boundary as Uint8Array.
+ * The main thread ↔ module worker protocol. Buffers cross the thread boundary as Uint8Array,
+ * bigints as they are (structured clone keeps them).
  * Errors come back as data: a thrown error loses its class and `code` crossing the thread boundary.
  */
 import type { ErrorCode } from '../../shared/errors.js';
@@ -7,32 +8,56 @@ import type { ErrorCode } from '../../shared/errors.js';
 /** A worker's answer: its value, or the coded error it met. */
 export type WorkerOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
+/** The stat fields that identify one version of a file. */
+export interface FileStamp {
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+}
+
 export interface DigestTask {
   readonly path: string;
-  readonly outputNames: readonly string[];
+  /**
+   * Base snapshots the module's `.BTF_ids` may have been resolved against, the current base first:
+   * read only when a resolved kfunc set needs them (see daemon/btf/btf-ids.ts).
+   */
+  readonly baseSnapshots: readonly string[];
 }
 
 export interface DigestResult {
   readonly digest: string;
+  /** The module's current output sections (`.BTF`, `.BTF.base`, `.BTF_ids`) that exist. */
   readonly outputs: Record<string, Uint8Array>;
 }
 
 export interface RegenerateTask {
   readonly modulePath: string;
-  readonly basePath: string;
+  /** The module as it was planned: pahole's result is kept only if this is what it read. */
+  readonly stamp: FileStamp;
+  readonly moduleDigest: string;
+  /** The planned stat was taken so soon after the file changed that a later write could share it. */
+  readonly racy: boolean;
+  /** The base snapshot (raw BTF, named by its digest) pahole encodes against. */
+  readonly baseSnapshot: string;
+  /** Candidates for reading the module's current `.BTF_ids`, as in DigestTask. */
+  readonly baseSnapshots: readonly string[];
   readonly paholePath: string;
-  /** Normalised flags, one option a word. */
+  /** Flags for pahole, one option a word. */
   readonly flags: readonly string[];
-  readonly outputNames: readonly string[];
-  /** Private scratch dir (inside btfd's cache dir): pahole runs on a copy here. */
+  /** Private scratch dir (inside btfd's cache dir). */
   readonly tmpRoot: string;
   /** objcopy for pahole's LLVM_OBJCOPY, as kbuild passes it. */
   readonly objcopy: string;
 }
 
 export interface RegenerateResult {
+  /** The artifact's sections: `.BTF`, `.BTF.base` when distilled, `.BTF_ids` resolved. */
   readonly sections: Record<string, Uint8Array>;
   /** pahole's wall time: the cost a later cache hit saves. */
   readonly ms: number;
   readonly stderr: string;
+  /** resolve_btfids' warnings (unresolved names). */
+  readonly warnings: readonly string[];
 }

@@ -1,18 +1,27 @@
 /**
  * piscina worker: the heavy per-module work, off the main thread so the daemon stays responsive.
- * `digest` hashes a module; `regenerate` runs pahole and returns the sections it encoded. Neither
- * writes the module: installing is the main thread's, after the cache write.
- * The task and result types live in module-worker-types.ts, imported as types on both sides.
+ * `digest` hashes a module; `regenerate` runs pahole and resolves `.BTF_ids`, returning the
+ * artifact's sections. Neither writes the module: installing is the main thread's, after the
+ * cache write. The task and result types live in module-worker-types.ts.
+ *
+ * A regeneration's result is only returned when it was computed from the planned inputs: pahole
+ * reads a base snapshot (immutable, named by its digest), and the module must still be the file
+ * that was planned once everything has read it — same stat, and, when the planned stat could hide
+ * a write (racy), the same digest.
  */
 import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BtfdError, toBtfdError } from '../../shared/errors.js';
-import { digestModule, readElfLayout, readSections } from '../engine/elf.js';
-import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from './module-worker-types.js';
+import { digestModule, installSections, readElfLayout, readSections, type ModuleDigest } from '../engine/elf.js';
+import { createBaseViews, moduleDigestOptions, resolveForArtifact } from '../engine/module-btf-ids.js';
+import type { DigestResult, DigestTask, FileStamp, RegenerateResult, RegenerateTask, WorkerOutcome } from './module-worker-types.js';
 
 /** pahole's stderr kept for error messages; enough for its diagnostics, bounded for huge dumps. */
 const MAX_STDERR_BYTES = 16 * 1024;
+
+/** Parsed base snapshots, per worker thread: every module of a tree names the same one. */
+const baseViews = createBaseViews();
 
 /** Run work and hand back its value or its coded error as data. */
 async function outcome<T>(work: () => Promise<T>): Promise<WorkerOutcome<T>> {
@@ -24,11 +33,23 @@ async function outcome<T>(work: () => Promise<T>): Promise<WorkerOutcome<T>> {
   }
 }
 
+/** The module digest, reading `.BTF_ids` in its pre-resolution form against the candidate bases. */
+function moduleDigest(file: string, baseSnapshots: readonly string[]): Promise<ModuleDigest> {
+  return digestModule(file, moduleDigestOptions(baseSnapshots.map((snapshot) => () => baseViews.load(snapshot))));
+}
+
+/** The module's current output sections, `.BTF_ids` included. */
+function currentOutputs(result: ModuleDigest): Record<string, Uint8Array> {
+  const outputs: Record<string, Uint8Array> = Object.fromEntries(result.outputs);
+  if (result.btfIds) outputs['.BTF_ids'] = result.btfIds.bytes;
+  return outputs;
+}
+
 /** Hash a module's content (without output sections) and return its current output sections. */
 export function digest(task: DigestTask): Promise<WorkerOutcome<DigestResult>> {
   return outcome(async () => {
-    const result = await digestModule(task.path, task.outputNames);
-    return { digest: result.digest, outputs: Object.fromEntries(result.outputs) };
+    const result = await moduleDigest(task.path, task.baseSnapshots);
+    return { digest: result.digest, outputs: currentOutputs(result) };
   });
 }
 
@@ -56,7 +77,7 @@ function runPahole(paholePath: string, args: readonly string[], objcopy: string)
   });
 }
 
-/** Run pahole for the module and return the output sections it produced; the module is never written. */
+/** Run pahole for the module and return the artifact's sections; the module is never written. */
 export function regenerate(task: RegenerateTask): Promise<WorkerOutcome<RegenerateResult>> {
   return outcome(() => regenerateModule(task));
 }
@@ -71,13 +92,15 @@ function needsInPlaceEncoding(flags: readonly string[]): boolean {
  * writes raw BTF to a scratch file (byte-identical to what it would add in place), so no copy of a
  * module of many MB is made and no objcopy runs. With a distilled base, which adds `.BTF.base`,
  * pahole runs in place on a private copy instead.
+ * @param input the module itself, or a private copy of it with a pristine `.BTF_ids`.
  */
-async function encodeBtf(task: RegenerateTask, workDir: string): Promise<{ sections: Map<string, Buffer>; exit: PaholeExit; ms: number }> {
+async function encodeBtf(task: RegenerateTask, input: string, workDir: string): Promise<{ sections: Map<string, Buffer>; exit: PaholeExit; ms: number }> {
   const inPlace = needsInPlaceEncoding(task.flags);
-  const target = inPlace ? path.join(workDir, path.basename(task.modulePath)) : task.modulePath;
+  const target = inPlace && input === task.modulePath ? path.join(workDir, path.basename(task.modulePath)) : input;
+  // A fresh path: pahole (<= 1.30) does not truncate an existing detached output file.
   const detached = path.join(workDir, 'module.btf');
-  if (inPlace) await copyFile(task.modulePath, target);
-  const args = ['-J', ...task.flags, '--btf_base', task.basePath, ...(inPlace ? [] : [`--btf_encode_detached=${detached}`]), target];
+  if (target !== input) await copyFile(input, target);
+  const args = ['-J', ...task.flags, '--btf_base', task.baseSnapshot, ...(inPlace ? [] : [`--btf_encode_detached=${detached}`]), target];
   const started = performance.now();
   const exit = await runPahole(task.paholePath, args, task.objcopy).catch((err: unknown) => {
     throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_MISSING', `could not run ${task.paholePath}`, { cause: err });
@@ -90,29 +113,67 @@ async function encodeBtf(task: RegenerateTask, workDir: string): Promise<{ secti
     throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_FAILED', `pahole exited with ${exit.code} on ${task.modulePath}: ${exit.stderr}`);
   }
   const sections = inPlace
-    ? await readSections(target, task.outputNames)
+    ? await readSections(target, ['.BTF', '.BTF.base'])
     : new Map(await readFile(detached).then((btf) => [['.BTF', btf] as const], () => []));
   return { sections, exit, ms };
 }
 
+function stampOf(info: import('node:fs').BigIntStats): FileStamp {
+  return { dev: info.dev, ino: info.ino, size: info.size, mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs };
+}
+
+function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+/** Throw MODULE_CHANGED unless the module is still the file that was planned. */
+async function checkStillPlanned(task: RegenerateTask, when: string): Promise<void> {
+  const now = await stat(task.modulePath, { bigint: true }).catch((err: unknown) => {
+    throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} disappeared ${when}`, { cause: err });
+  });
+  if (!sameStamp(stampOf(now), task.stamp)) throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} changed ${when}`);
+}
+
+/** Throw MODULE_CHANGED unless the module's digest is still the planned one. */
+function checkDigest(task: RegenerateTask, read: ModuleDigest, when: string): void {
+  if (read.digest !== task.moduleDigest) throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} changed ${when}`);
+}
+
 async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult> {
-  const before = await stat(task.modulePath, { bigint: true });
+  // The task may have waited in the queue: a module rewritten meanwhile is re-planned, not encoded.
+  await checkStillPlanned(task, 'since it was planned');
   const layout = await readElfLayout(task.modulePath);
   if (!layout.sections.some((section) => section.name === '.debug_info')) {
     throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `${task.modulePath} has no .debug_info section`);
   }
+  // .BTF_ids is resolved below from its pristine form, which the digest reads.
+  const before = layout.sections.some((s) => s.name === '.BTF_ids') ? await moduleDigest(task.modulePath, task.baseSnapshots) : undefined;
+  if (before) checkDigest(task, before, 'since it was planned');
   const workDir = await mkdtemp(path.join(task.tmpRoot, 'regen-'));
   try {
-    const { sections, exit, ms } = await encodeBtf(task, workDir);
+    // pahole reads .BTF_ids too (1.30: kfunc flags become decl tags), as kbuild gives it: pristine.
+    // A module whose section was already resolved is encoded from a private copy that is not.
+    let input = task.modulePath;
+    if (before?.btfIds && before.btfIdsPristine && !before.btfIds.bytes.equals(before.btfIdsPristine)) {
+      input = path.join(workDir, `pristine-${path.basename(task.modulePath)}`);
+      await copyFile(task.modulePath, input);
+      await installSections(input, new Map([['.BTF_ids', before.btfIdsPristine]]));
+    }
+    const { sections, exit, ms } = await encodeBtf(task, input, workDir);
     if (!sections.has('.BTF') || sections.get('.BTF')!.length === 0) {
       throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `pahole wrote no .BTF for ${task.modulePath}${exit.stderr ? `: ${exit.stderr}` : ''}`);
     }
-    // pahole read the module while it ran: if someone rewrote it meanwhile, the BTF may describe neither version.
-    const after = await stat(task.modulePath, { bigint: true });
-    if (after.mtimeNs !== before.mtimeNs || after.ino !== before.ino || after.size !== before.size) {
-      throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} changed while pahole read it`);
+    let warnings: readonly string[] = [];
+    if (before?.btfIds && before.btfIdsPristine) {
+      const resolved = await resolveForArtifact(before.btfIds, before.btfIdsPristine, sections, () => baseViews.load(task.baseSnapshot));
+      sections.set('.BTF_ids', resolved.bytes);
+      warnings = resolved.warnings;
     }
-    return { sections: Object.fromEntries(sections), ms, stderr: exit.stderr };
+    // A stat that could hide a write (racy) proves nothing: read the module again now that pahole
+    // is done. Otherwise an unchanged stat does.
+    if (task.racy) checkDigest(task, await moduleDigest(task.modulePath, task.baseSnapshots), 'while pahole read it');
+    await checkStillPlanned(task, 'while pahole read it');
+    return { sections: Object.fromEntries(sections), ms, stderr: exit.stderr, warnings };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestContext } from 'node:test';
 import { pino } from 'pino';
-import { createEngine, type EngineConfig } from '../../daemon/engine/engine.js';
+import { createEngine, type EngineConfig, type EngineHooks } from '../../daemon/engine/engine.js';
 import type { Engine } from '../../daemon/engine/engine-types.js';
 
 export const execFileAsync = promisify(execFile);
@@ -23,9 +23,10 @@ export function tempDir(t: TestContext, prefix = 'btfd-'): string {
 }
 
 /** A real engine whose cache lives in `cacheDir` (default: a new temp dir), closed after the test. */
-export function testEngine(t: TestContext, overrides: Partial<EngineConfig> = {}): { engine: Engine; cacheDir: string } {
+export function testEngine(t: TestContext, overrides: Partial<EngineConfig> = {}, hooks: EngineHooks = {}): { engine: Engine; cacheDir: string } {
   const cacheDir = overrides.cacheDir ?? tempDir(t, 'btfd-cache-');
   const engine = createEngine({
+    hooks,
     config: {
       cacheDir,
       pahole: process.env.BTFD_PAHOLE ?? 'pahole',

@@ -9,10 +9,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { sameTypesUpToOrder } from '../../daemon/engine/btf.js';
 import { readSections } from '../../daemon/engine/elf.js';
-import { DEBIAN_DATA } from '../helpers/shared-data.js';
+import { DEBIAN_61_DATA } from '../helpers/test-data.js';
 import { bpftoolPath, execFileAsync, tempDir, testEngine } from '../helpers/engine-harness.js';
 
-const DATA = DEBIAN_DATA;
+const DATA = DEBIAN_61_DATA;
 const DISTRO_FLAGS = '--btf_gen_floats -j --lang_exclude=rust';
 
 async function listModules(dir: string): Promise<string[]> {

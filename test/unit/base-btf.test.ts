@@ -5,11 +5,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEBIAN_DATA } from '../helpers/shared-data.js';
+import { DEBIAN_61_DATA } from '../helpers/test-data.js';
 import { test, type TestContext } from 'node:test';
 import { digestBase } from '../../daemon/engine/base-btf.js';
 
-const VMLINUX_BTF = path.join(DEBIAN_DATA, 'vmlinux.btf');
+const VMLINUX_BTF = path.join(DEBIAN_61_DATA, 'vmlinux.btf');
 
 function tempDir(t: TestContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'btfd-'));

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { flagsForPaholeVersion, normalizePaholeFlags, resolvePaholeFlags } from '../../daemon/engine/pahole-flags.js';
 import { parsePaholeVersion, resolvePaholeTool } from '../../daemon/engine/pahole-tool.js';
 import { tempDir } from '../helpers/engine-harness.js';
+import { KBUILD_612 } from '../helpers/test-data.js';
+
+/** kbuild 6.12's --btf_features list for pahole >= 1.26 (scripts/Makefile.btf). */
+const FEATURES_612 = '--btf_features=encode_force,var,float,enum64,decl_tag,type_tag,optimized_func,consistent_func,decl_tag_kfuncs';
 
 test('normalisation: spellings of the same request give one string', () => {
   const a = normalizePaholeFlags('--btf_gen_floats -j --lang_exclude=rust');
@@ -16,6 +20,9 @@ test('normalisation: spellings of the same request give one string', () => {
   );
   assert.notEqual(a, normalizePaholeFlags('--btf_gen_floats -j'));
   assert.equal(normalizePaholeFlags(''), '');
+  // pahole reads a leading '+' as "the default features, and these".
+  assert.equal(normalizePaholeFlags('--btf_features=+reproducible_build'), normalizePaholeFlags('--btf_features=reproducible_build,default'));
+  assert.notEqual(normalizePaholeFlags('--btf_features=+reproducible_build'), normalizePaholeFlags('--btf_features=reproducible_build'));
 });
 
 test('normalisation refuses what btfd sets itself, and stray words', () => {
@@ -56,4 +63,33 @@ test('pahole identity covers the binary and its encoding libraries', async () =>
   assert.match(tool.identity, /^[0-9a-f]{64}$/);
   assert.equal(tool.versionNumber, 124);
   await assert.rejects(resolvePaholeTool('/nonexistent/pahole', process.env.PATH), { code: 'BTFD_ERR_TOOL_PAHOLE_MISSING' });
+});
+
+test("a 6.6+ tree's flags come from its real scripts/Makefile.btf, for each pahole, and fall back when it fails", async (t) => {
+  const tree = tempDir(t);
+  cpSync(KBUILD_612, tree, { recursive: true });
+  const searchPath = process.env.PATH ?? '';
+  const pahole124 = await resolvePaholeTool('pahole', searchPath);
+  const resolved124 = await resolvePaholeFlags({ treeDir: tree, explicit: undefined, tool: pahole124, searchPath });
+  assert.deepEqual(resolved124, { flags: normalizePaholeFlags('--btf_gen_floats -j'), source: 'scripts/Makefile.btf' });
+
+  const pahole130Path = process.env.BTFD_TEST_PAHOLE_130;
+  assert.ok(pahole130Path, 'npm test installs pahole 1.30 (test/tools/install-pahole-1.30.sh)');
+  const pahole130 = await resolvePaholeTool(pahole130Path, searchPath);
+  assert.equal(pahole130.versionNumber, 130);
+  const resolved130 = await resolvePaholeFlags({ treeDir: tree, explicit: undefined, tool: pahole130, searchPath });
+  assert.deepEqual(resolved130, { flags: normalizePaholeFlags(`-j ${FEATURES_612} -j`), source: 'scripts/Makefile.btf' });
+
+  // The tree's config is read as kbuild reads it.
+  mkdirSync(path.join(tree, 'include/config'), { recursive: true });
+  writeFileSync(path.join(tree, 'include/config/auto.conf'), 'CONFIG_PAHOLE_HAS_LANG_EXCLUDE=y\n');
+  const withRust = await resolvePaholeFlags({ treeDir: tree, explicit: undefined, tool: pahole130, searchPath });
+  assert.equal(withRust.flags, normalizePaholeFlags(`-j ${FEATURES_612} --lang_exclude=rust`));
+
+  // A Makefile.btf make cannot evaluate: the version table, at once.
+  writeFileSync(path.join(tree, 'scripts/Makefile.btf'), '$(error this tree is broken)\n');
+  const started = performance.now();
+  const fallback = await resolvePaholeFlags({ treeDir: tree, explicit: undefined, tool: pahole130, searchPath });
+  assert.deepEqual(fallback, { flags: normalizePaholeFlags(flagsForPaholeVersion(130)), source: 'pahole-version-table' });
+  assert.ok(performance.now() - started < 5000, 'no hang');
 });

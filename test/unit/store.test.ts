@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { BtfdError } from '../../shared/errors.js';
-import { openStore, type Store, type StoreOptions } from '../../daemon/store/store.js';
+import { openStore, type ActionMeta, type Store, type StoreOptions } from '../../daemon/store/store.js';
 import { SCHEMA_VERSION } from '../../daemon/store/schema.js';
 
 function tempDir(t: TestContext): string {
@@ -41,6 +41,13 @@ function artifact(seed: number, size = 1000): Buffer {
   return buf;
 }
 
+const OUTPUTS_DIGEST = 'o'.repeat(64);
+
+/** What the engine records with an artifact (the values do not matter to the store). */
+function meta(costMs: number): ActionMeta {
+  return { outputsDigest: OUTPUTS_DIGEST, inputs: { tool: 't', flags: 'f', base: 'b', module: 'm' }, costMs };
+}
+
 function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof BtfdError, `expected BtfdError, got ${String(err)}`);
@@ -53,18 +60,18 @@ function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
 test('an artifact round-trips through the action cache and the blob dir', (t) => {
   const { store, dir, clock } = setup(t);
   const data = artifact(1);
-  const digest = store.putArtifact('key-1', data, 150);
+  const digest = store.putArtifact('key-1', data, meta(150));
   assert.equal(digest, sha(data));
   assert.deepEqual(fs.readFileSync(blobFile(dir, digest)), data);
 
   clock.ms += 10;
-  assert.deepEqual(store.getAction('key-1'), { artifactDigest: digest, costMs: 150 });
+  assert.deepEqual(store.getAction('key-1'), { artifactDigest: digest, outputsDigest: OUTPUTS_DIGEST, costMs: 150 });
   assert.deepEqual(store.readBlob(digest), data);
   assert.equal(store.getAction('key-2'), null);
 
   // The same bytes under another key share one immutable blob file.
   const inode = fs.statSync(blobFile(dir, digest)).ino;
-  assert.equal(store.putArtifact('key-2', Buffer.from(data), 90), digest);
+  assert.equal(store.putArtifact('key-2', Buffer.from(data), meta(90)), digest);
   assert.equal(fs.statSync(blobFile(dir, digest)).ino, inode);
 
   store.recordHit(150);
@@ -81,8 +88,8 @@ test('an artifact round-trips through the action cache and the blob dir', (t) =>
 test('readBlob drops a blob whose file was corrupted on disk, and the rows naming it', (t) => {
   const { store, dir } = setup(t);
   const data = artifact(2);
-  const digest = store.putArtifact('k', data, 10);
-  store.putArtifact('k-same-bytes', data, 10);
+  const digest = store.putArtifact('k', data, meta(10));
+  store.putArtifact('k-same-bytes', data, meta(10));
   const file = blobFile(dir, digest);
   const bytes = fs.readFileSync(file);
   bytes[500] = (bytes[500] ?? 0) ^ 0x01;
@@ -98,13 +105,13 @@ test('readBlob drops a blob whose file was corrupted on disk, and the rows namin
   assert.equal(stats.entries, 0);
 
   // Regenerating stores it again.
-  assert.equal(store.putArtifact('k', data, 10), digest);
+  assert.equal(store.putArtifact('k', data, meta(10)), digest);
   assert.deepEqual(store.readBlob(digest), data);
 });
 
 test('readBlob treats a missing blob file as a miss and drops its rows', (t) => {
   const { store, dir } = setup(t);
-  const digest = store.putArtifact('k', artifact(3), 10);
+  const digest = store.putArtifact('k', artifact(3), meta(10));
   fs.unlinkSync(blobFile(dir, digest));
   assert.equal(store.readBlob(digest), null);
   assert.equal(store.getAction('k'), null);
@@ -116,11 +123,11 @@ test('readBlob treats a missing blob file as a miss and drops its rows', (t) => 
 test('gc evicts least recently used actions first and stops at the limit', (t) => {
   const { store, dir, clock } = setup(t, { maxBytes: 2000 });
   clock.ms = 1000;
-  const a = store.putArtifact('a', artifact(10), 1);
+  const a = store.putArtifact('a', artifact(10), meta(1));
   clock.ms = 2000;
-  const b = store.putArtifact('b', artifact(11), 1);
+  const b = store.putArtifact('b', artifact(11), meta(1));
   clock.ms = 3000;
-  const c = store.putArtifact('c', artifact(12), 1);
+  const c = store.putArtifact('c', artifact(12), meta(1));
   clock.ms = 4000;
   assert.ok(store.getAction('a')); // a is now the most recently used
 
@@ -142,11 +149,11 @@ test('gc keeps a blob another action still uses, and removes orphan blob files',
   const { store, dir, clock } = setup(t);
   const shared = artifact(20);
   clock.ms = 1;
-  const digest = store.putArtifact('old', shared, 1);
+  const digest = store.putArtifact('old', shared, meta(1));
   clock.ms = 2;
-  store.putArtifact('new', shared, 1);
+  store.putArtifact('new', shared, meta(1));
   clock.ms = 3;
-  const other = store.putArtifact('other', artifact(21, 500), 1);
+  const other = store.putArtifact('other', artifact(21, 500), meta(1));
 
   const orphanData = artifact(22, 300);
   const orphan = sha(orphanData);
@@ -168,9 +175,9 @@ test('gc keeps a blob another action still uses, and removes orphan blob files',
 
 test('verify finds corrupt and missing blobs and orphan files, and removes them', (t) => {
   const { store, dir, clock } = setup(t);
-  const good = store.putArtifact('good', artifact(30), 1);
-  const bad = store.putArtifact('bad', artifact(31), 1);
-  const gone = store.putArtifact('gone', artifact(32), 1);
+  const good = store.putArtifact('good', artifact(30), meta(1));
+  const bad = store.putArtifact('bad', artifact(31), meta(1));
+  const gone = store.putArtifact('gone', artifact(32), meta(1));
   fs.writeFileSync(blobFile(dir, bad), Buffer.alloc(1000));
   fs.unlinkSync(blobFile(dir, gone));
   const orphanData = artifact(33);
@@ -203,7 +210,7 @@ test('verify finds corrupt and missing blobs and orphan files, and removes them'
 test('everything persists across close and reopen', (t) => {
   const { store, dir, clock } = setup(t);
   const data = artifact(40);
-  const digest = store.putArtifact('k', data, 77);
+  const digest = store.putArtifact('k', data, meta(77));
   store.recordHit(77);
   store.recordMiss();
   const stat = { dev: 5, ino: 6, size: 7, mtimeNs: 1_700_000_000_123_456_789n, ctimeNs: 1_700_000_000_987_654_321n };
@@ -216,7 +223,7 @@ test('everything persists across close and reopen', (t) => {
 
   const again = openStore({ dir, now: () => clock.ms + 10_000 });
   t.after(() => again.close());
-  assert.deepEqual(again.getAction('k'), { artifactDigest: digest, costMs: 77 });
+  assert.deepEqual(again.getAction('k'), { artifactDigest: digest, outputsDigest: OUTPUTS_DIGEST, costMs: 77 });
   assert.deepEqual(again.readBlob(digest), data);
   assert.deepEqual(again.lookupFile('/m.ko', stat), { contentDigest: 'c1', outputsDigest: null });
   assert.deepEqual(again.getModule('/t/a.ko'), {
@@ -243,7 +250,7 @@ test('module records: upsert, lookup and listing by path prefix', (t) => {
 
 test('clear removes every row and blob file', (t) => {
   const { store, dir } = setup(t);
-  const digest = store.putArtifact('k', artifact(50), 1);
+  const digest = store.putArtifact('k', artifact(50), meta(1));
   store.recordHit(1);
   store.recordFile('/f', { dev: 1, ino: 1, size: 1, mtimeNs: 1n, ctimeNs: 1n }, { contentDigest: 'c', outputsDigest: 'o' });
   store.recordModule({ path: '/m.ko', key: 'k', inputs: {}, outcome: 'fresh', reason: '', updatedMs: 1 });
@@ -287,9 +294,9 @@ test('two stores on one dir (as a daemon and a CLI would) share the cache', (t) 
   const second = openStore({ dir });
   t.after(() => second.close());
 
-  const one = first.putArtifact('one', artifact(60), 5);
-  const two = second.putArtifact('two', artifact(61), 6);
-  assert.deepEqual(second.getAction('one'), { artifactDigest: one, costMs: 5 });
+  const one = first.putArtifact('one', artifact(60), meta(5));
+  const two = second.putArtifact('two', artifact(61), meta(6));
+  assert.deepEqual(second.getAction('one'), { artifactDigest: one, outputsDigest: OUTPUTS_DIGEST, costMs: 5 });
   assert.deepEqual(first.readBlob(two), artifact(61));
   first.recordHit(5);
   second.recordHit(6);
@@ -300,7 +307,7 @@ test('two stores on one dir (as a daemon and a CLI would) share the cache', (t) 
   const script = `
     import { openStore } from ${JSON.stringify(storeJs)};
     const store = openStore({ dir: ${JSON.stringify(dir)} });
-    const digest = store.putArtifact('child', Buffer.from('from the child'), 9);
+    const digest = store.putArtifact('child', Buffer.from('from the child'), { outputsDigest: 'o'.repeat(64), inputs: { tool: 't', flags: 'f', base: 'b', module: 'm' }, costMs: 9 });
     store.recordMiss();
     store.close();
     process.stdout.write(digest);
@@ -317,7 +324,7 @@ test('two stores on one dir (as a daemon and a CLI would) share the cache', (t) 
 
 test('the cache dir, blob dirs and files are private', (t) => {
   const { store, dir } = setup(t);
-  const digest = store.putArtifact('k', artifact(70), 1);
+  const digest = store.putArtifact('k', artifact(70), meta(1));
   const mode = (p: string) => fs.statSync(p).mode & 0o777;
   assert.equal(mode(dir), 0o700);
   assert.equal(mode(path.join(dir, 'cas')), 0o700);

@@ -1,0 +1,93 @@
+/**
+ * Base snapshots: the base BTF bytes btfd keyed a build on, kept as raw BTF files named by their
+ * sha256 (`<cache>/bases/<digest>.btf`).
+ *
+ * pahole is always given a snapshot as its `--btf_base`, never the live vmlinux: a relink that
+ * replaces vmlinux while a build runs then cannot make pahole read other bytes than the ones the
+ * key names. Snapshots are also the old bases btfd can look back at — to put back the flags of a
+ * `.BTF_ids` set resolved against an earlier vmlinux, and to relocate cached module BTF.
+ *
+ * A snapshot is written temp → fsync → rename and is immutable; its name is verified at write
+ * time (the bytes hash to it). The least recently used are removed beyond a count.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const SNAPSHOT_RE = /^([0-9a-f]{64})\.btf$/;
+/** Snapshots kept; a vmlinux BTF is 5–10 MB. */
+export const DEFAULT_BASE_SNAPSHOTS_KEPT = 12;
+
+export interface BaseSnapshots {
+  readonly dir: string;
+  /** Path of the snapshot with this digest (whether or not it exists). */
+  pathOf(digest: string): string;
+  /** True when the snapshot exists; marks it used. */
+  has(digest: string): boolean;
+  /** Write bytes as the snapshot of their own digest (no-op when present); returns the digest. */
+  put(bytes: Buffer): string;
+  /** Digests of existing snapshots, most recently used first. */
+  list(): string[];
+  /** Remove the least recently used beyond `keep`. */
+  prune(keep?: number): void;
+}
+
+export function createBaseSnapshots(dir: string): BaseSnapshots {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const pathOf = (digest: string): string => path.join(dir, `${digest}.btf`);
+  const touch = (file: string): void => {
+    const now = new Date();
+    try {
+      fs.utimesSync(file, now, now);
+    } catch {
+      // Removed by a prune meanwhile: the caller writes it again.
+    }
+  };
+  const list = (): string[] =>
+    fs.readdirSync(dir)
+      .flatMap((name) => {
+        const digest = SNAPSHOT_RE.exec(name)?.[1];
+        if (digest === undefined) return [];
+        const st = fs.statSync(path.join(dir, name), { throwIfNoEntry: false });
+        return st ? [{ digest, mtimeMs: st.mtimeMs }] : [];
+      })
+      .sort((a, b) => b.mtimeMs - a.mtimeMs)
+      .map((s) => s.digest);
+  return {
+    dir,
+    pathOf,
+    has(digest) {
+      const file = pathOf(digest);
+      if (!fs.existsSync(file)) return false;
+      touch(file);
+      return true;
+    },
+    put(bytes) {
+      const digest = createHash('sha256').update(bytes).digest('hex');
+      const file = pathOf(digest);
+      if (fs.existsSync(file)) {
+        touch(file);
+        return digest;
+      }
+      const temp = path.join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
+      const fd = fs.openSync(temp, 'wx', 0o600);
+      try {
+        try {
+          fs.writeFileSync(fd, bytes);
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        fs.renameSync(temp, file);
+      } catch (err) {
+        fs.rmSync(temp, { force: true });
+        throw err;
+      }
+      return digest;
+    },
+    list,
+    prune(keep = DEFAULT_BASE_SNAPSHOTS_KEPT) {
+      for (const digest of list().slice(keep)) fs.rmSync(pathOf(digest), { force: true });
+    },
+  };
+}
