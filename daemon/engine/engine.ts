@@ -17,7 +17,7 @@ import { parseBtf, type Btf } from '../btf/btf-reader.js';
 import { checkSplitFitsBase } from '../btf/split-check.js';
 import { createBaseSnapshots } from '../store/base-snapshots.js';
 import { openStore, RACY_WINDOW_NS, type CachedAction, type ModuleRecord, type StatKey, type Store } from '../store/store.js';
-import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from '../workers/module-worker-types.js';
+import type { BtfIdsHints, DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from '../workers/module-worker-types.js';
 import { decodeArtifact, encodeArtifact, sameInputs, sectionsDigest, type Artifact } from './artifact.js';
 import { readBaseBtf } from './base-btf.js';
 import { computeKey, describeKey, RECIPE_SPLIT_BTF, type KeyInputs } from './cache-key.js';
@@ -218,19 +218,25 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   /**
-   * Bases a module's resolved `.BTF_ids` may have been resolved against: the current one, the one
-   * of its last build, then the most recently used snapshots.
+   * Where the BTF a module's resolved `.BTF_ids` was resolved against may be: its own `.BTF` on the
+   * current base, the base of its last build, or recent bases; or the artifact btfd last installed.
    */
-  function candidateBases(ctx: TreeContext, previous: ModuleRecord | null): string[] {
+  function btfIdsHints(ctx: TreeContext, previous: ModuleRecord | null): BtfIdsHints {
     const digests = [ctx.baseDigest, previous?.inputs.base, ...baseSnapshots.list().slice(0, 4)];
-    return [...new Set(digests.filter((d): d is string => d !== undefined && baseSnapshots.has(d)))].map((d) => baseSnapshots.pathOf(d));
+    const baseSnapshotPaths = [...new Set(digests.filter((d): d is string => d !== undefined && baseSnapshots.has(d)))].map((d) => baseSnapshots.pathOf(d));
+    const last = previous ? store.peekAction(previous.key) : null;
+    const lastBase = previous?.inputs.base;
+    return {
+      baseSnapshots: baseSnapshotPaths,
+      ...(last && lastBase ? { previousArtifact: { blob: store.blobPath(last.artifactDigest), digest: last.artifactDigest, baseSnapshot: baseSnapshots.pathOf(lastBase) } } : {}),
+    };
   }
 
   /** Content and output digests of a module, from the stat cache or by hashing in a worker. */
-  async function fileDigests(modulePath: string, statKey: StatKey, bases: readonly string[]) {
+  async function fileDigests(modulePath: string, statKey: StatKey, btfIds: () => BtfIdsHints) {
     const known = store.lookupFile(modulePath, statKey);
     if (known) return known;
-    const task: DigestTask = { path: modulePath, baseSnapshots: bases };
+    const task: DigestTask = { path: modulePath, btfIds: btfIds() };
     const result = await runInWorker<DigestResult>('digest', task);
     const digests = { contentDigest: result.digest, outputsDigest: sectionsDigest(toBuffers(result.outputs)) };
     store.recordFile(modulePath, statKey, digests);
@@ -246,7 +252,7 @@ export function createEngine(options: EngineOptions): Engine {
     const lastChangeNs = info.mtimeNs > info.ctimeNs ? info.mtimeNs : info.ctimeNs;
     const racy = lastChangeNs >= statTakenNs - RACY_WINDOW_NS;
     const previous = store.getModule(modulePath);
-    const digests = await fileDigests(modulePath, statKey, candidateBases(ctx, previous));
+    const digests = await fileDigests(modulePath, statKey, () => btfIdsHints(ctx, previous));
     const inputs: KeyInputs = {
       recipe: RECIPE_SPLIT_BTF,
       tool: ctx.tool.identity,
@@ -280,7 +286,7 @@ export function createEngine(options: EngineOptions): Engine {
         moduleDigest: plan.inputs.module,
         racy: plan.racy,
         baseSnapshot: ctx.baseSnapshot,
-        baseSnapshots: candidateBases(ctx, plan.previous),
+        btfIds: btfIdsHints(ctx, plan.previous),
         paholePath: ctx.tool.path,
         flags: paholeArgs(ctx.flags.flags),
         tmpRoot,

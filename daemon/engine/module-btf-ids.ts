@@ -65,22 +65,40 @@ function resolutionBase(sections: ReadonlyMap<string, Buffer>, base: () => Promi
   return distilled ? Promise.resolve(viewOf(distilled, 'module .BTF.base')) : base();
 }
 
+/** A BTF a resolved `.BTF_ids` may have been resolved against: split sections and their base. */
+export interface ResolutionCandidate {
+  readonly sections: ReadonlyMap<string, Buffer>;
+  readonly base: () => Promise<BaseView>;
+}
+
+/** Where to look for the BTF a module's `.BTF_ids` was resolved against. */
+export interface BtfIdsCandidates {
+  /** Bases the module's own `.BTF` may be split on, the current one first. */
+  readonly bases: readonly (() => Promise<BaseView>)[];
+  /** The artifact btfd last installed in this module, for when its `.BTF` is gone. */
+  readonly previous?: () => Promise<ResolutionCandidate | null>;
+}
+
+async function lookupOf(candidate: ResolutionCandidate): Promise<NameLookup | undefined> {
+  const split = candidate.sections.get('.BTF');
+  if (split === undefined) return undefined;
+  return splitLookup(await resolutionBase(candidate.sections, candidate.base).catch(() => null), split);
+}
+
 /**
- * The module's `.BTF_ids` as the linker wrote it. `bases` are the candidate bases it may have been
- * resolved against (the current one first); they are loaded only when a resolved kfunc set8 with
- * mixed flags needs them, and a module with a distilled base uses that instead.
+ * The module's `.BTF_ids` as the linker wrote it. The candidates are read only when a resolved
+ * kfunc set8 with mixed flags needs them: the module's own `.BTF` on each candidate base (or on
+ * its distilled `.BTF.base`), then what btfd last installed in it.
  */
-export async function canonicalBtfIds(
-  source: BtfIdsSource, outputs: ReadonlyMap<string, Buffer>, bases: readonly (() => Promise<BaseView>)[],
-): Promise<Buffer> {
+export async function canonicalBtfIds(source: BtfIdsSource, outputs: ReadonlyMap<string, Buffer>, candidates: BtfIdsCandidates): Promise<Buffer> {
   const layout = parseBtfIdsLayout(source);
   const lookups: NameLookup[] = [];
-  const split = outputs.get('.BTF');
-  if (split !== undefined && btfIdsNeedLookups(layout, source.bytes)) {
-    const distilled = outputs.get('.BTF.base');
-    const candidates = distilled ? [async () => viewOf(distilled, 'module .BTF.base')] : bases;
-    for (const load of candidates) {
-      const lookup = splitLookup(await load().catch(() => null), split);
+  if (btfIdsNeedLookups(layout, source.bytes)) {
+    const own = outputs.has('.BTF.base') ? candidates.bases.slice(0, 1) : candidates.bases;
+    const tried: (ResolutionCandidate | null)[] = own.map((base) => ({ sections: outputs, base }));
+    tried.push(await (candidates.previous?.() ?? Promise.resolve(null)).catch(() => null));
+    for (const candidate of tried) {
+      const lookup = candidate ? await lookupOf(candidate) : undefined;
       if (lookup) lookups.push(lookup);
     }
   }
@@ -103,6 +121,6 @@ export async function resolveForArtifact(
 }
 
 /** How the engine digests a module: output sections left out, `.BTF_ids` in its pristine form. */
-export function moduleDigestOptions(bases: readonly (() => Promise<BaseView>)[]): DigestOptions {
-  return { excluded: DIGEST_EXCLUDED_SECTIONS, canonicalBtfIds: (source, outputs) => canonicalBtfIds(source, outputs, bases) };
+export function moduleDigestOptions(candidates: BtfIdsCandidates = { bases: [] }): DigestOptions {
+  return { excluded: DIGEST_EXCLUDED_SECTIONS, canonicalBtfIds: (source, outputs) => canonicalBtfIds(source, outputs, candidates) };
 }

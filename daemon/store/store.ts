@@ -146,6 +146,10 @@ export interface Store {
   forgetFile(path: string): void;
   /** The artifact cached for `key`, bumping its last use; null on a miss. */
   getAction(key: string): CachedAction | null;
+  /** The same, without touching anything. */
+  peekAction(key: string): CachedAction | null;
+  /** Where a blob's file is (whether or not it exists); readers must verify its digest. */
+  blobPath(digest: string): string;
   /** Store `artifact` as a blob, then map `key` to it; returns the artifact's sha256. */
   putArtifact(key: string, artifact: Buffer, meta: ActionMeta): string;
   /**
@@ -333,6 +337,9 @@ export function openStore(options: StoreOptions): Store {
       `UPDATE actions SET last_used_ms = max(last_used_ms, ?) WHERE key = ? AND outputs_digest IS NOT NULL
        RETURNING artifact_digest, outputs_digest, cost_ms`,
     ),
+    actionPeek: db.prepare<[string], { artifact_digest: string; outputs_digest: string; cost_ms: bigint }>(
+      `SELECT artifact_digest, outputs_digest, cost_ms FROM actions WHERE key = ? AND outputs_digest IS NOT NULL`,
+    ),
     actionPut: db.prepare<[string, string, bigint, bigint, bigint, string, string, string, string, string]>(
       `INSERT INTO actions (key, artifact_digest, created_ms, last_used_ms, cost_ms, outputs_digest, tool, flags, base, module)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -506,6 +513,15 @@ export function openStore(options: StoreOptions): Store {
         if (row === undefined) return null;
         return { artifactDigest: row.artifact_digest, outputsDigest: row.outputs_digest, costMs: Number(row.cost_ms) };
       }),
+
+    peekAction: (key) =>
+      guarded('action cache lookup', () => {
+        const row = sql.actionPeek.get(key);
+        if (row === undefined) return null;
+        return { artifactDigest: row.artifact_digest, outputsDigest: row.outputs_digest, costMs: Number(row.cost_ms) };
+      }),
+
+    blobPath: (digest) => cas.blobPath(digest),
 
     putArtifact: (key, artifact, meta) =>
       guarded('action cache store', () => {

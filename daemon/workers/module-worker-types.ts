@@ -17,13 +17,20 @@ export interface FileStamp {
   readonly ctimeNs: bigint;
 }
 
+/**
+ * Where the BTF a module's resolved `.BTF_ids` was resolved against may be found; read only when a
+ * resolved kfunc set with mixed flags needs it (see daemon/btf/btf-ids.ts).
+ */
+export interface BtfIdsHints {
+  /** Base snapshots its own `.BTF` may be split on, the current base first. */
+  readonly baseSnapshots: readonly string[];
+  /** The artifact btfd last installed in it: blob file, its digest, and its base's snapshot. */
+  readonly previousArtifact?: { readonly blob: string; readonly digest: string; readonly baseSnapshot: string };
+}
+
 export interface DigestTask {
   readonly path: string;
-  /**
-   * Base snapshots the module's `.BTF_ids` may have been resolved against, the current base first:
-   * read only when a resolved kfunc set needs them (see daemon/btf/btf-ids.ts).
-   */
-  readonly baseSnapshots: readonly string[];
+  readonly btfIds: BtfIdsHints;
 }
 
 export interface DigestResult {
@@ -41,8 +48,8 @@ export interface RegenerateTask {
   readonly racy: boolean;
   /** The base snapshot (raw BTF, named by its digest) pahole encodes against. */
   readonly baseSnapshot: string;
-  /** Candidates for reading the module's current `.BTF_ids`, as in DigestTask. */
-  readonly baseSnapshots: readonly string[];
+  /** For reading the module's current `.BTF_ids`, as in DigestTask. */
+  readonly btfIds: BtfIdsHints;
   readonly paholePath: string;
   /** Flags for pahole, one option a word. */
   readonly flags: readonly string[];

@@ -14,8 +14,9 @@ import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BtfdError, toBtfdError } from '../../shared/errors.js';
 import { digestModule, installSections, readElfLayout, readSections, type ModuleDigest } from '../engine/elf.js';
-import { createBaseViews, moduleDigestOptions, resolveForArtifact } from '../engine/module-btf-ids.js';
-import type { DigestResult, DigestTask, FileStamp, RegenerateResult, RegenerateTask, WorkerOutcome } from './module-worker-types.js';
+import { decodeArtifact, sha256 } from '../engine/artifact.js';
+import { createBaseViews, moduleDigestOptions, resolveForArtifact, type ResolutionCandidate } from '../engine/module-btf-ids.js';
+import type { BtfIdsHints, DigestResult, DigestTask, FileStamp, RegenerateResult, RegenerateTask, WorkerOutcome } from './module-worker-types.js';
 
 /** pahole's stderr kept for error messages; enough for its diagnostics, bounded for huge dumps. */
 const MAX_STDERR_BYTES = 16 * 1024;
@@ -33,9 +34,20 @@ async function outcome<T>(work: () => Promise<T>): Promise<WorkerOutcome<T>> {
   }
 }
 
-/** The module digest, reading `.BTF_ids` in its pre-resolution form against the candidate bases. */
-function moduleDigest(file: string, baseSnapshots: readonly string[]): Promise<ModuleDigest> {
-  return digestModule(file, moduleDigestOptions(baseSnapshots.map((snapshot) => () => baseViews.load(snapshot))));
+/** The artifact a hint names, verified against its digest, as a resolution candidate. */
+async function previousCandidate(hint: NonNullable<BtfIdsHints['previousArtifact']>): Promise<ResolutionCandidate | null> {
+  const blob = await readFile(hint.blob).catch(() => null);
+  if (blob === null || sha256(blob) !== hint.digest) return null;
+  return { sections: decodeArtifact(blob).sections, base: () => baseViews.load(hint.baseSnapshot) };
+}
+
+/** The module digest, reading `.BTF_ids` in its pre-resolution form with the hints' BTFs. */
+function moduleDigest(file: string, hints: BtfIdsHints): Promise<ModuleDigest> {
+  const previous = hints.previousArtifact;
+  return digestModule(file, moduleDigestOptions({
+    bases: hints.baseSnapshots.map((snapshot) => () => baseViews.load(snapshot)),
+    ...(previous ? { previous: () => previousCandidate(previous) } : {}),
+  }));
 }
 
 /** The module's current output sections, `.BTF_ids` included. */
@@ -48,7 +60,7 @@ function currentOutputs(result: ModuleDigest): Record<string, Uint8Array> {
 /** Hash a module's content (without output sections) and return its current output sections. */
 export function digest(task: DigestTask): Promise<WorkerOutcome<DigestResult>> {
   return outcome(async () => {
-    const result = await moduleDigest(task.path, task.baseSnapshots);
+    const result = await moduleDigest(task.path, task.btfIds);
     return { digest: result.digest, outputs: currentOutputs(result) };
   });
 }
@@ -147,7 +159,7 @@ async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult>
     throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `${task.modulePath} has no .debug_info section`);
   }
   // .BTF_ids is resolved below from its pristine form, which the digest reads.
-  const before = layout.sections.some((s) => s.name === '.BTF_ids') ? await moduleDigest(task.modulePath, task.baseSnapshots) : undefined;
+  const before = layout.sections.some((s) => s.name === '.BTF_ids') ? await moduleDigest(task.modulePath, task.btfIds) : undefined;
   if (before) checkDigest(task, before, 'since it was planned');
   const workDir = await mkdtemp(path.join(task.tmpRoot, 'regen-'));
   try {
@@ -171,7 +183,7 @@ async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult>
     }
     // A stat that could hide a write (racy) proves nothing: read the module again now that pahole
     // is done. Otherwise an unchanged stat does.
-    if (task.racy) checkDigest(task, await moduleDigest(task.modulePath, task.baseSnapshots), 'while pahole read it');
+    if (task.racy) checkDigest(task, await moduleDigest(task.modulePath, task.btfIds), 'while pahole read it');
     await checkStillPlanned(task, 'while pahole read it');
     return { sections: Object.fromEntries(sections), ms, stderr: exit.stderr, warnings };
   } finally {

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import type { BuildReport } from '../../shared/build-types.js';
 import { createEngine } from '../../daemon/engine/engine.js';
 import { changeModule, createFixtureKernel, writeVmlinuxVariant, type FixtureKernel } from '../fixtures/fixture-kernel.js';
-import { ensurePahole } from './ensure-pahole.js';
+import { DEMO_TOOLS, ensureSystemTools } from '../tools/ensure-tools.js';
 
 interface Scenario {
   readonly name: string;
@@ -58,8 +58,8 @@ function pad(text: string | number, width: number): string {
 }
 
 async function main(): Promise<number> {
-  const pahole = await ensurePahole(process.env, process.stderr);
-  if (!pahole) return 2;
+  if (!(await ensureSystemTools(DEMO_TOOLS, process.env, process.stderr))) return 2;
+  const pahole = process.env.BTFD_PAHOLE || 'pahole';
   const root = path.resolve(process.env.BTFD_DEMO_DIR ?? '.btfd-demo');
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });

@@ -13,7 +13,7 @@ import { changeModule, createFixtureKernel, writeVmlinuxVariant } from '../fixtu
 import { bpftoolPath, dumpSection, execFileAsync, tempDir, testEngine } from '../helpers/engine-harness.js';
 
 const DISTRO_FLAGS = '--btf_gen_floats -j --lang_exclude=rust';
-const MODULE_DIGEST = moduleDigestOptions([]);
+const MODULE_DIGEST = moduleDigestOptions();
 
 test('the module digest ignores the BTF step: before pahole, after pahole, after install, after objcopy', async (t) => {
   const dir = tempDir(t);

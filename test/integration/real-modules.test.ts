@@ -1,7 +1,8 @@
 /**
- * The engine on ten real Debian 12 modules (../shared/data/debian-6.1-cloud): with the distro's
- * flags, btfd reproduces the distro's own `.BTF` — byte for byte where pahole 1.24 is
- * deterministic, up to type order where its `-j` is not (see that data's README).
+ * The engine on ten real Debian 12 modules (test/data/debian-6.1-cloud): with the distro's flags,
+ * btfd reproduces the distro's own `.BTF` — byte for byte where pahole 1.24 is deterministic, up
+ * to type order where the distro's `-j` was not (see that data's README) — and every `.BTF_ids`
+ * consistent with it.
  */
 import assert from 'node:assert/strict';
 import { chmod, cp, readdir, readFile } from 'node:fs/promises';
@@ -9,7 +10,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { sameTypesUpToOrder } from '../../daemon/engine/btf.js';
 import { readSections } from '../../daemon/engine/elf.js';
-import { DEBIAN_61_DATA } from '../helpers/test-data.js';
+import { btfIdsProblems } from '../helpers/btf-ids-check.js';
+import { BTF_IDS_DATA, DEBIAN_61_DATA } from '../helpers/test-data.js';
 import { bpftoolPath, execFileAsync, tempDir, testEngine } from '../helpers/engine-harness.js';
 
 const DATA = DEBIAN_61_DATA;
@@ -52,7 +54,11 @@ test('real Debian modules: regenerated BTF matches the distro, then fresh, then 
     if (mine.equals(distro.get(module)!)) identical++;
     assert.ok(sameTypesUpToOrder(mine, distro.get(module)!, baseBtf), `${name}: same types as the distro`);
     await execFileAsync(bpftoolPath(), ['-B', base, 'btf', 'dump', 'file', module]);
+    // Its .BTF_ids names, by bpftool's reading of the new .BTF, the types its symbols name.
+    assert.deepEqual(await btfIdsProblems(module, base, bpftoolPath()), [], `${name}: .BTF_ids`);
   }
+  // The check is not blind: a stale .BTF_ids (the fixture before resolution) is caught.
+  assert.notDeepEqual(await btfIdsProblems(path.join(BTF_IDS_DATA, 'pristine.ko'), path.join(BTF_IDS_DATA, 'base.o'), bpftoolPath()), []);
 
   t.diagnostic(`${identical} of 10 byte-identical to the distro`);
 

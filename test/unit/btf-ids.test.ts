@@ -101,13 +101,13 @@ test('unlike the real tool, re-resolving through btfd is idempotent', async () =
 });
 
 test('the module digest is the same before and after resolution, and sees a changed kfunc flag', async (t) => {
-  const options = moduleDigestOptions([() => baseView(fixture('base.o'))]);
+  const options = moduleDigestOptions({ bases: [() => baseView(fixture('base.o'))] });
   const pristine = await digestModule(fixture('pristine.ko'), options);
   const resolved = await digestModule(fixture('resolved-6.1.ko'), options);
   assert.equal(resolved.digest, pristine.digest);
   assert.deepEqual(resolved.btfIdsPristine, pristine.btfIds?.bytes);
   // Without the base it was resolved against, the mixed-flag set8s cannot be attributed.
-  await assert.rejects(digestModule(fixture('resolved-6.1.ko'), moduleDigestOptions([])), { code: 'BTFD_ERR_MODULE_BTF_IDS_STALE' });
+  await assert.rejects(digestModule(fixture('resolved-6.1.ko'), moduleDigestOptions()), { code: 'BTFD_ERR_MODULE_BTF_IDS_STALE' });
 
   // Flip one KF_* flag bit in the pristine module: a different module, a different digest.
   const dir = tempDir(t);

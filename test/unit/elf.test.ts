@@ -27,7 +27,7 @@ const MODULES = {
 /** Debian 6.1's PAHOLE_FLAGS with pahole 1.24. */
 const KERNEL_FLAGS = ['--btf_gen_floats', '-j', '--lang_exclude=rust'];
 /** The engine's digest: output sections left out, `.BTF_ids` in its pre-resolution form. */
-const OUTPUTS = moduleDigestOptions([]);
+const OUTPUTS = moduleDigestOptions();
 /** The same, but `.BTF_ids` contents hashed as they are. */
 const BTF_ONLY: DigestOptions = { excluded: ['.BTF', '.BTF.base'], canonicalBtfIds: (source) => source.bytes };
 
