@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { readBtfIdsSource, readSections } from '../../daemon/engine/elf.js';
+import { installSections, readBtfIdsSource, readSections } from '../../daemon/engine/elf.js';
 import { BTF_IDS_DATA } from '../helpers/test-data.js';
-import { tempDir, testEngine } from '../helpers/engine-harness.js';
+import { execFileAsync, tempDir, testEngine } from '../helpers/engine-harness.js';
 
 const fixture = (name: string): string => path.join(BTF_IDS_DATA, name);
 
@@ -78,4 +78,23 @@ test('a module resolved against a base btfd never saw is refused, untouched, unt
   const moved = await engine.build({ dir: tree, base: fixture('base2.o'), paholeFlags: '' });
   assert.deepEqual([moved.regenerated, moved.failed], [1, 0], JSON.stringify(moved.failures));
   await assertSections(module, fixture('resolved-6.1-base2.ko'), 'moved');
+});
+
+test("drop-in: btfd writes only what pahole writes, and kbuild's resolve_btfids afterwards keeps the key (next call is fresh)", async (t) => {
+  const dir = tempDir(t);
+  const module = path.join(dir, 'btfids_fixture.ko');
+  // A freshly linked module: no .BTF yet, .BTF_ids as the assembler wrote it.
+  await copyFile(fixture('pristine.ko'), module);
+  await execFileAsync('objcopy', ['--remove-section', '.BTF', module]);
+  const { engine } = testEngine(t);
+  const request = { module, base: fixture('base.o'), flags: '', detachedOut: null };
+  const first = await engine.encodeForPahole(request);
+  assert.equal(first.outcome, 'regenerated', JSON.stringify(first));
+  assert.deepEqual(await section(module, '.BTF'), await section(fixture('pristine.ko'), '.BTF'));
+  assert.deepEqual(await section(module, '.BTF_ids'), await section(fixture('pristine.ko'), '.BTF_ids'), '.BTF_ids left for kbuild');
+
+  // kbuild's resolve_btfids: the real tool's bytes for this .BTF (test/data/btf-ids/resolved-6.1.ko).
+  await installSections(module, new Map([['.BTF_ids', (await section(fixture('resolved-6.1.ko'), '.BTF_ids'))!]]));
+  const second = await engine.encodeForPahole(request);
+  assert.equal(second.outcome, 'fresh', JSON.stringify(second));
 });
