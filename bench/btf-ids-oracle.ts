@@ -18,8 +18,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { pino } from 'pino';
-import { createEngine } from '../daemon/engine/engine.js';
-import { installSections, readBtfIdsSource, readElfLayout, readSections } from '../daemon/engine/elf.js';
+import { openEngine } from '../daemon/engine/engine.js';
+import { readElfLayout, readSections } from '../daemon/elf/elf-file.js';
+import { installSections } from '../daemon/elf/elf-install.js';
+import { readBtfIdsSource } from '../daemon/elf/elf-symbols.js';
 import { parseBtfIdsLayout, pristineBtfIds } from '../daemon/btf/btf-ids.js';
 import { splitLookup, viewOf } from '../daemon/engine/module-btf-ids.js';
 import { readBaseBtf } from '../daemon/engine/base-btf.js';
@@ -76,8 +78,9 @@ try {
     const pristine = pristineBtfIds(parseBtfIdsLayout(source), source.bytes, [lookup]);
     const inverse = (await realResolve(module, pristine, scratch)).equals(distro);
 
-    const engine = createEngine({
-      config: { cacheDir: path.join(tree, 'cache'), pahole: values.pahole!, workers: 1, maxCacheBytes: 1 << 30, searchPath: process.env.PATH ?? '' },
+    const engine = openEngine({
+      cacheDir: path.join(tree, 'cache'),
+      config: { pahole: values.pahole!, workers: 1, maxCacheBytes: 1 << 30, searchPath: process.env.PATH ?? '' },
       logger: pino({ level: 'silent' }),
     });
     const report = await engine.build({ dir: tree, base: vmlinux, paholeFlags: values.flags!, modules: [module] });

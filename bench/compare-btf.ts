@@ -5,8 +5,8 @@
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { readSections } from '../daemon/engine/elf.js';
-import { sameTypesUpToOrder } from '../daemon/engine/btf.js';
+import { readSections } from '../daemon/elf/elf-file.js';
+import { sameTypesUpToOrder } from '../daemon/btf/btf-compare.js';
 
 const [tree, pristine, base] = process.argv.slice(2);
 if (!tree || !pristine || !base) {

@@ -4,6 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { BuildEvent } from '../shared/build-types.js';
+import { MODULE_OUTCOMES, type ModuleOutcome } from '../shared/module-actions.js';
 
 export interface BuildProgress {
   onEvent(event: BuildEvent): void;
@@ -16,13 +17,13 @@ export function createBuildProgress(stream: NodeJS.WriteStream): BuildProgress {
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: 'btfd build |{bar}| {value}/{total} modules | {fresh} fresh, {restored} restored, {regenerated} regenerated, {failed} failed',
+      format: `btfd build |{bar}| {value}/{total} modules | ${MODULE_OUTCOMES.map((o) => `{${o}} ${o}`).join(', ')}`,
       hideCursor: true,
       clearOnComplete: true,
     },
     cliProgress.Presets.shades_classic,
   );
-  const counts = { fresh: 0, restored: 0, regenerated: 0, failed: 0 };
+  const counts = Object.fromEntries(MODULE_OUTCOMES.map((o) => [o, 0])) as Record<ModuleOutcome, number>;
   let started = false;
   return {
     onEvent(event) {

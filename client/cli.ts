@@ -8,17 +8,15 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';
 import type { BuildReport, BuildRequest } from '../shared/build-types.js';
 import { parseSize, resolveConfig, type Config } from '../shared/config.js';
-import { BtfdError, toBtfdError } from '../shared/errors.js';
 import { DAEMON_VERSION } from '../shared/version.js';
-import { daemonBackend, inProcessBackend, type Backend } from './backend.js';
+import { daemonBackend, oneshotBackend } from './backend.js';
+import type { DaemonClient } from './daemon-client.js';
 import { createBuildProgress } from './build-progress.js';
 import { connectDaemon } from './connect.js';
 import { logsCommand, startCommand, statusCommand, stopCommand } from './daemon-commands.js';
-import { formatBuildReport, formatBytes, formatCacheStats, formatError, formatExplanation, formatModules } from './format.js';
+import { EXIT_COMMAND_FAILED, formatBuildReport, formatBytes, formatCacheStats, formatError, formatExplanation, formatModules } from './format.js';
 import { kbuildCommand } from './kbuild-command.js';
 
-/** Exit status when a command could not run at all (as opposed to a module failing). */
-const EXIT_USAGE = 2;
 
 interface Io {
   readonly stdout: NodeJS.WriteStream;
@@ -60,12 +58,12 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
   const config = (): Config => resolveConfig({ env, flags: program.opts() });
   const note = (text: string) => print(io.stderr, `btfd: ${text}`);
 
-  /** Run work against the daemon or, with --no-daemon, an engine in this process. */
-  async function withBackend<T>(options: BackendOptions, work: (backend: Backend) => Promise<T>): Promise<T> {
+  /** Run work against the home's daemon or, with --no-daemon, a one-shot daemon of this command's. */
+  async function withBackend<T>(options: BackendOptions, work: (client: DaemonClient) => Promise<T>): Promise<T> {
     const resolved = config();
-    const backend = options.daemon === false ? await inProcessBackend(resolved, env.PATH) : await daemonBackend(resolved, note);
+    const backend = options.daemon === false ? await oneshotBackend(resolved) : await daemonBackend(resolved, note);
     try {
-      return await work(backend);
+      return await work(backend.client);
     } finally {
       await backend.close();
     }
@@ -77,11 +75,11 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
       try {
         setExitCode(await fn(...args));
       } catch (err) {
-        print(io.stderr, formatError(err instanceof BtfdError ? err : toBtfdError(err)));
-        setExitCode(EXIT_USAGE);
+        print(io.stderr, formatError(err));
+        setExitCode(EXIT_COMMAND_FAILED);
       }
     };
-  const noDaemon = () => new Option('--no-daemon', 'run the engine in this process instead of asking the daemon');
+  const noDaemon = () => new Option('--no-daemon', 'run the engine for this command alone instead of in the shared daemon');
 
   program
     .command('start')
@@ -126,7 +124,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
         const progress = opts.json ? null : createBuildProgress(io.stderr);
         let report: BuildReport;
         try {
-          report = await withBackend(opts, (backend) => backend.build(request, progress ? (event) => progress.onEvent(event) : undefined));
+          report = await withBackend(opts, (client) => client.build(request, progress ? (event) => progress.onEvent(event) : undefined));
         } finally {
           progress?.stop();
         }
@@ -176,7 +174,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .addOption(noDaemon())
     .action(
       action(async (dir: string | undefined, opts: BackendOptions & { json?: boolean }) => {
-        const modules = await withBackend(opts, (backend) => backend.modules(absolute(dir)));
+        const { modules } = await withBackend(opts, (client) => client.modules(absolute(dir)));
         print(io.stdout, opts.json ? JSON.stringify({ modules }) : formatModules(modules, absolute(dir)));
         return 0;
       }),
@@ -192,8 +190,8 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .addOption(noDaemon())
     .action(
       action(async (modulePath: string, opts: BackendOptions & { base?: string; paholeFlags?: string; json?: boolean }) => {
-        const explanation = await withBackend(opts, (backend) =>
-          backend.explain({
+        const explanation = await withBackend(opts, (client) =>
+          client.explain({
             path: path.resolve(modulePath),
             ...(opts.base ? { base: path.resolve(opts.base) } : {}),
             ...(opts.paholeFlags !== undefined ? { paholeFlags: opts.paholeFlags } : {}),
@@ -208,7 +206,8 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .command('kbuild')
     .description('check a kernel build dir for the btfd-pahole drop-in and print the make line')
     .argument('[dir]', 'the kernel build dir', '.')
-    .action(action(async (dir: string) => kbuildCommand(config(), dir, env.PATH, io)));
+    .addOption(noDaemon())
+    .action(action(async (dir: string, opts: BackendOptions) => withBackend(opts, (client) => kbuildCommand(config(), client, dir, io))));
 
   const cache = program.command('cache').description('inspect and maintain the cache');
   cache
@@ -217,7 +216,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .addOption(noDaemon())
     .action(
       action(async (opts: BackendOptions & { json?: boolean }) => {
-        const stats = await withBackend(opts, (backend) => backend.cacheStats());
+        const stats = await withBackend(opts, (client) => client.cacheStats());
         print(io.stdout, opts.json ? JSON.stringify(stats) : formatCacheStats(stats));
         return 0;
       }),
@@ -229,7 +228,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .addOption(noDaemon())
     .action(
       action(async (opts: BackendOptions & { maxSize?: number }) => {
-        const result = await withBackend(opts, (backend) => backend.cacheGc(opts.maxSize));
+        const result = await withBackend(opts, (client) => client.cacheGc(opts.maxSize));
         print(io.stdout, `removed ${result.removedEntries} entries, ${formatBytes(result.removedBytes)}`);
         return 0;
       }),
@@ -241,7 +240,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .addOption(noDaemon())
     .action(
       action(async (opts: BackendOptions & { json?: boolean }) => {
-        const result = await withBackend(opts, (backend) => backend.cacheVerify());
+        const result = await withBackend(opts, (client) => client.cacheVerify());
         print(
           io.stdout,
           opts.json
@@ -257,7 +256,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .addOption(noDaemon())
     .action(
       action(async (opts: BackendOptions) => {
-        await withBackend(opts, (backend) => backend.cacheClear());
+        await withBackend(opts, (client) => client.cacheClear());
         print(io.stdout, 'cache cleared');
         return 0;
       }),

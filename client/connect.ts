@@ -93,11 +93,13 @@ async function helloOrNull(socketPath: string): Promise<HelloResponse | null> {
   }
 }
 
-function defaultDaemonEntry(): string {
+/** The daemon's entry point of this installation: dist/daemon/main.js. */
+export function defaultDaemonEntry(): string {
   return fileURLToPath(new URL('../daemon/main.js', import.meta.url));
 }
 
-function logTail(logPath: string): string {
+/** The last lines of the daemon's log, quoted when a daemon fails to start. */
+export function logTail(logPath: string): string {
   try {
     const lines = fs.readFileSync(logPath, 'utf8').trimEnd().split('\n');
     return lines.slice(-LOG_TAIL_LINES).join('\n');

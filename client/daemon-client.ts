@@ -19,6 +19,7 @@ import { CACHE_VERIFY_ROUTE, type CacheVerifyResponse } from '../shared/protocol
 import type { ErrorBody } from '../shared/protocol/error.js';
 import { EXPLAIN_ROUTE, type ExplainBody } from '../shared/protocol/explain.js';
 import { HELLO_ROUTE, type HelloResponse } from '../shared/protocol/hello.js';
+import { KBUILD_CHECK_ROUTE, type TreeCheck } from '../shared/protocol/kbuild.js';
 import { MODULES_ROUTE, type ModulesResponse } from '../shared/protocol/modules.js';
 import { STATUS_ROUTE, type StatusResponse } from '../shared/protocol/status.js';
 import { STOP_ROUTE, type StopResponse } from '../shared/protocol/stop.js';
@@ -187,6 +188,8 @@ export interface DaemonClient {
   watch(body: WatchBody): Promise<TreeStatus>;
   unwatch(dir: string): Promise<UnwatchResponse>;
   trees(): Promise<TreesResponse>;
+  /** `btfd kbuild`'s checks of a kernel build dir. */
+  kbuildCheck(dir: string): Promise<TreeCheck>;
   /** Nothing stays open between requests; close() just refuses later calls. */
   close(): void;
 }
@@ -237,6 +240,7 @@ export function createDaemonClient(
     watch: (body) => request({ method: WATCH_ROUTE.method, url: WATCH_ROUTE.url, body }),
     unwatch: (dir) => request({ method: UNWATCH_ROUTE.method, url: UNWATCH_ROUTE.url, body: { dir }, timeoutMs: short }),
     trees: () => request({ method: TREES_ROUTE.method, url: TREES_ROUTE.url, timeoutMs: short }),
+    kbuildCheck: (dir) => request({ method: KBUILD_CHECK_ROUTE.method, url: KBUILD_CHECK_ROUTE.url, body: { dir } }),
     close: () => {
       closed = true;
     },

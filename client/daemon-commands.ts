@@ -3,14 +3,17 @@
  * `logs [-f]`. Each is a plain async function (config, options, io) → exit code; client/cli.ts
  * wires them into commander. Output is short human text (JSON with --json), never raw log JSON.
  */
-import { formatBytes } from './format.js';
+import { spawn } from 'node:child_process';
+import { EXIT_COMMAND_FAILED, formatBytes, formatError } from './format.js';
 import fs from 'node:fs';
+import os from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
+import { prettyFactory } from 'pino-pretty';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../shared/config.js';
-import { BtfdError, toBtfdError } from '../shared/errors.js';
+import { configToDaemonArgs, type Config } from '../shared/config.js';
+import { BtfdError } from '../shared/errors.js';
 import type { StatusResponse } from '../shared/protocol/status.js';
-import { connectDaemon, isNotRunning, stopDaemonAndWait, type ConnectOptions, type DaemonClient } from './connect.js';
+import { connectDaemon, defaultDaemonEntry, isNotRunning, stopDaemonAndWait, type ConnectOptions, type DaemonClient } from './connect.js';
 
 /** Where a command writes. */
 export interface CommandIo {
@@ -23,10 +26,10 @@ export const STATUS_NOT_RUNNING_EXIT_CODE = 3;
 const LOG_FOLLOW_POLL_MS = 200;
 const DEFAULT_LOG_LINES = 50;
 
+/** Print a command's error the one way the CLI prints errors; the command could not run. */
 function reportError(err: unknown, io: CommandIo): number {
-  const error = toBtfdError(err);
-  io.stderr.write(`btfd: ${error.message} (${error.code})\n  ${error.next}\n`);
-  return 1;
+  io.stderr.write(`${formatError(err)}\n`);
+  return EXIT_COMMAND_FAILED;
 }
 
 function printNotes(client: DaemonClient, io: CommandIo): void {
@@ -44,21 +47,32 @@ async function connectIfRunning(config: Config): Promise<DaemonClient | null> {
   }
 }
 
+/**
+ * The daemon in the foreground: its process runs attached to this terminal (it prints where it
+ * listens), signals are passed on to it, and its exit code is ours.
+ */
+function runForeground(config: Config, io: CommandIo): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [defaultDaemonEntry(), ...configToDaemonArgs(config), '--foreground'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (chunk: Buffer) => io.stdout.write(chunk));
+    child.stderr.on('data', (chunk: Buffer) => io.stderr.write(chunk));
+    const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [signal, forward(signal)] as const);
+    for (const [signal, handler] of handlers) process.on(signal, handler);
+    child.once('close', (code, signal) => {
+      for (const [s, handler] of handlers) process.off(s, handler);
+      resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0));
+    });
+  });
+}
+
 /** `btfd start [--foreground]`. */
 export async function startCommand(
   config: Config,
   options: { readonly foreground?: boolean; readonly connect?: Omit<ConnectOptions, 'autostart'> },
   io: CommandIo,
 ): Promise<number> {
-  if (options.foreground === true) {
-    // Loaded only here: the rest of the CLI never pulls the daemon's dependencies in.
-    const { runDaemonProcess } = await import('../daemon/main.js');
-    return runDaemonProcess(config, {
-      onListening: (daemon) => {
-        io.stdout.write(`btfd daemon listening on ${daemon.socketPath} (pid ${daemon.pid}); logs: ${config.logPath}\n`);
-      },
-    });
-  }
+  if (options.foreground === true) return runForeground(config, io);
   try {
     const running = await connectIfRunning(config);
     if (running !== null && running.mismatch === null) {
@@ -157,52 +171,22 @@ export async function statusCommand(config: Config, options: { readonly json?: b
   }
 }
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
-/** Fields shown in a line's prefix rather than as key=value. */
-const PREFIX_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'component', 'err']);
-
-function formatValue(value: unknown): string {
-  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
-  return JSON.stringify(value);
-}
-
-function pad2(n: number): string {
-  return String(n).padStart(2, '0');
-}
-
-function formatTime(ms: number): string {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
-}
-
 /**
- * One pino JSON log line as readable text:
- * `2025-01-02 03:04:05.678 INFO  [1234 daemon] daemon listening socketPath=/run/…`.
- * Lines that are not pino JSON (a spawned daemon's stderr) come back as they are.
+ * One pino JSON log line as readable text, by pino-pretty:
+ * `[2025-01-02 03:04:05.678] INFO: [1234 daemon] daemon listening {"socketPath":"/run/…"}`, an
+ * error's stack on the lines after. Lines that are not pino JSON (a spawned daemon's stderr) come
+ * back as they are.
  */
-export function formatLogLine(line: string): string {
-  let entry: Record<string, unknown>;
-  try {
-    const parsed: unknown = JSON.parse(line);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return line;
-    entry = parsed as Record<string, unknown>;
-  } catch {
-    return line;
-  }
-  const level = typeof entry['level'] === 'number' ? (LEVEL_NAMES[entry['level']] ?? String(entry['level'])) : String(entry['level'] ?? '?');
-  const time = typeof entry['time'] === 'number' ? formatTime(entry['time']) : '';
-  const who = [entry['pid'], entry['component']].filter((part) => part !== undefined).join(' ');
-  const fields = Object.entries(entry)
-    .filter(([key]) => !PREFIX_FIELDS.has(key))
-    .map(([key, value]) => `${key}=${formatValue(value)}`);
-  const err = entry['err'] as { type?: string; message?: string; code?: string; stack?: string } | undefined;
-  if (err !== undefined) fields.push(`err=${formatValue(`${err.type ?? 'Error'}${err.code === undefined ? '' : ` ${err.code}`}: ${err.message ?? ''}`)}`);
-  let text = `${time} ${level.padEnd(5)} [${who}] ${String(entry['msg'] ?? '')}${fields.length === 0 ? '' : ` ${fields.join(' ')}`}`;
-  if (err?.stack !== undefined && typeof entry['level'] === 'number' && entry['level'] >= 50) {
-    text += `\n    ${err.stack.split('\n').slice(1).map((l) => l.trim()).join('\n    ')}`;
-  }
-  return text;
-}
+export const formatLogLine: (line: string) => string = (() => {
+  const pretty = prettyFactory({
+    colorize: false,
+    singleLine: true,
+    translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+    ignore: 'hostname,pid,component',
+    messageFormat: '[{pid} {component}] {msg}',
+  });
+  return (line: string) => pretty(line).replace(/\n$/, '');
+})();
 
 /** Print complete lines of `text`; returns the unfinished tail. */
 function printLines(text: string, io: CommandIo): string {

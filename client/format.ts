@@ -4,7 +4,8 @@
  */
 import path from 'node:path';
 import type { BuildReport, CacheStats, Explanation, ModuleState } from '../shared/build-types.js';
-import type { BtfdError } from '../shared/errors.js';
+import { toBtfdError } from '../shared/errors.js';
+import { describeCounts } from '../shared/module-actions.js';
 
 /** 1536 → "1.5 KiB". */
 export function formatBytes(bytes: number): string {
@@ -26,7 +27,7 @@ function relative(dir: string, file: string): string {
 /** The one-line build summary plus one line per failure. */
 export function formatBuildReport(report: BuildReport): string {
   const lines = [
-    `${report.modules} modules in ${report.seconds.toFixed(2)}s: ${report.fresh} fresh, ${report.restored} restored, ${report.regenerated} regenerated, ${report.failed} failed`,
+    `${report.modules} modules in ${report.seconds.toFixed(2)}s: ${describeCounts(report)}`,
   ];
   for (const failure of report.failures) {
     lines.push(`  ${relative(report.dir, failure.path)}: ${failure.error?.code ?? 'failed'}: ${failure.reason}`);
@@ -66,6 +67,10 @@ export function formatModules(modules: readonly ModuleState[], dir: string | und
 }
 
 /** An error as the CLI shows it: code, what happened, what to do. */
-export function formatError(err: BtfdError): string {
-  return `btfd: ${err.code}: ${err.message}\n  next: ${err.next}`;
+export function formatError(err: unknown): string {
+  const error = toBtfdError(err);
+  return `btfd: ${error.code}: ${error.message}\n  next: ${error.next}`;
 }
+
+/** Exit status of a command that could not run at all (as opposed to a module that failed). */
+export const EXIT_COMMAND_FAILED = 2;

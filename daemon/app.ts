@@ -10,6 +10,7 @@ import { registerBuildRoute } from './routes/build.js';
 import { registerCacheRoutes } from './routes/cache.js';
 import { registerExplainRoute } from './routes/explain.js';
 import { registerHelloRoute } from './routes/hello.js';
+import { registerKbuildRoute } from './routes/kbuild.js';
 import { registerModulesRoute } from './routes/modules.js';
 import type { AppDeps } from './routes/route-deps.js';
 import { registerStatusRoute } from './routes/status.js';
@@ -18,7 +19,7 @@ import { registerEventsRoute } from './routes/events.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { registerPaholeRoute } from './routes/pahole.js';
 import { registerWatchRoutes } from './routes/watch.js';
-import { installErrorHandlers } from './server/error-handler.js';
+import { installErrorHandlers } from './routes/errors.js';
 
 export type { AppDeps, DaemonRuntime } from './routes/route-deps.js';
 
@@ -60,5 +61,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerEventsRoute(app, deps);
   registerMetricsRoute(app, deps);
   registerPaholeRoute(app, deps);
+  registerKbuildRoute(app, deps);
   return app;
 }

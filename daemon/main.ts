@@ -2,7 +2,10 @@
  * The daemon process: the only daemon file that touches `process` (argv, env, signals, exit).
  *
  * `node dist/daemon/main.js [--home DIR] [--pahole P] [--workers N] [--max-cache-size S]
- * [--idle-timeout-ms T] [--log-level L]` (the client spawns it with its own config's values).
+ * [--idle-timeout-ms T] [--log-level L] [--foreground] [--oneshot-socket PATH]` (the client spawns
+ * it with its own config's values). `--foreground` says where it listens on stdout (`btfd start
+ * --foreground`); `--oneshot-socket` runs a private daemon for one CLI command (`--no-daemon`)
+ * that ends when its stdin closes.
  * Exit codes: 0 stopped on request or idle, 1 failure, 2 invalid config, 3 another daemon owns
  * the home (shared/protocol/daemon-exit.ts), 128+n after signal n (SIGTERM: 143, SIGINT: 130).
  * A second SIGTERM/SIGINT during a slow teardown exits at once; after an uncaught error the
@@ -52,22 +55,25 @@ function reportStartFailure(err: unknown): void {
 }
 
 /** What the foreground caller may want to know. */
-export interface DaemonProcessHooks {
+export interface DaemonProcessOptions {
   /** Called once the daemon listens. */
   readonly onListening?: (daemon: RunningDaemon) => void;
+  /** A one-shot daemon on this socket (see RunDaemonOptions.oneshotSocket). */
+  readonly oneshotSocket?: string;
 }
 
 /**
  * Run a daemon in this process until it stops; resolves with the process exit code.
  * Installs signal handlers for the daemon's lifetime (used by `btfd start --foreground` too).
  */
-export async function runDaemonProcess(config: Config, hooks: DaemonProcessHooks = {}): Promise<number> {
+export async function runDaemonProcess(config: Config, hooks: DaemonProcessOptions = {}): Promise<number> {
   let daemon: RunningDaemon;
   try {
     daemon = await runDaemon({
       config,
+      ...(hooks.oneshotSocket === undefined ? {} : { oneshotSocket: hooks.oneshotSocket }),
       // The engine finds pahole and runs a tree's scripts with the user's PATH.
-      createEngine: (options) => createEngine({ ...options, config: { ...options.config, searchPath: process.env['PATH'] } }),
+      createEngine: (options) => createEngine({ ...options, config: { ...options.config, ...(process.env['PATH'] ? { searchPath: process.env['PATH'] } : {}) } }),
       pid: process.pid,
     });
   } catch (err) {
@@ -106,17 +112,35 @@ export async function runDaemonProcess(config: Config, hooks: DaemonProcessHooks
 }
 
 /** Parse argv and the environment, then run the daemon; resolves with the exit code. */
+/** What this process is asked to be, beside the config. */
+const PROCESS_ARG_OPTIONS = {
+  foreground: { type: 'boolean' },
+  'oneshot-socket': { type: 'string' },
+} as const;
+
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let config: Config;
+  let values: ReturnType<typeof parseArgs<{ options: typeof DAEMON_ARG_OPTIONS & typeof PROCESS_ARG_OPTIONS; strict: true; allowPositionals: false }>>['values'];
   try {
-    const { values } = parseArgs({ args: [...argv], options: DAEMON_ARG_OPTIONS, strict: true, allowPositionals: false });
+    ({ values } = parseArgs({ args: [...argv], options: { ...DAEMON_ARG_OPTIONS, ...PROCESS_ARG_OPTIONS }, strict: true, allowPositionals: false }));
     config = resolveConfig({ flags: daemonArgsToFlags(values), env });
   } catch (err) {
     const error = codeOf(err) === 'BTFD_ERR_INTERNAL' ? toBtfdError(err, 'BTFD_ERR_CONFIG_INVALID') : err;
     reportStartFailure(error);
     return DAEMON_EXIT_CODES.CONFIG_INVALID;
   }
-  return runDaemonProcess(config);
+  const oneshotSocket = values['oneshot-socket'];
+  return runDaemonProcess(config, {
+    ...(oneshotSocket === undefined ? {} : { oneshotSocket }),
+    onListening: (daemon) => {
+      if (values.foreground === true) process.stdout.write(`btfd daemon listening on ${daemon.socketPath} (pid ${daemon.pid}); logs: ${config.logPath}\n`);
+      // A one-shot daemon belongs to the CLI process that started it: it ends with its stdin.
+      if (oneshotSocket !== undefined) {
+        process.stdin.resume();
+        process.stdin.once('close', () => void daemon.shutdown({ kind: 'request' }));
+      }
+    },
+  });
 }
 
 function isEntryPoint(): boolean {

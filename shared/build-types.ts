@@ -3,12 +3,9 @@
  * Plain JSON-able types only: they cross the socket as they are.
  */
 import type { ErrorCode } from './errors.js';
+import type { ActionCounts, ModuleAction, ModuleOutcome, OutcomeCounts } from './module-actions.js';
 
-/** What the planner decided for one module. */
-export type ModuleAction = 'fresh' | 'restore' | 'regenerate';
-
-/** The outcome for one module after a build. */
-export type ModuleOutcome = 'fresh' | 'restored' | 'regenerated' | 'failed';
+export type { ModuleAction, ModuleOutcome } from './module-actions.js';
 
 /** What a build was asked to do. Paths are absolute. */
 export interface BuildRequest {
@@ -32,24 +29,23 @@ export interface ModuleResult {
   readonly error?: { readonly code: ErrorCode; readonly message: string; readonly next: string };
 }
 
-/** The summary `btfd build --json` prints (fields named by the contract in DESIGN.md §5). */
-export interface BuildReport {
+/**
+ * The summary `btfd build --json` prints (fields named by the contract in DESIGN.md §5): a count
+ * per outcome (`fresh`, `restored`, `regenerated`, `failed`, … from shared/module-actions.ts).
+ */
+export type BuildReport = OutcomeCounts & {
   readonly dir: string;
   readonly base: string;
   readonly flags: string;
   readonly modules: number;
-  readonly fresh: number;
-  readonly restored: number;
-  readonly regenerated: number;
-  readonly failed: number;
   readonly seconds: number;
   readonly failures: readonly ModuleResult[];
   readonly results: readonly ModuleResult[];
-}
+};
 
-/** Progress events a build emits while it runs. */
+/** Progress events a build emits while it runs; `planned` counts the modules per action. */
 export type BuildEvent =
-  | { readonly type: 'planned'; readonly total: number; readonly fresh: number; readonly restore: number; readonly regenerate: number }
+  | (ActionCounts & { readonly type: 'planned'; readonly total: number })
   | { readonly type: 'module'; readonly result: ModuleResult; readonly done: number; readonly total: number };
 
 /** One input of a module's cache key, with its digest and whether it changed since the last build. */
@@ -82,14 +78,43 @@ export interface ModuleState {
 
 /** Cache figures for `btfd cache stats` and `btfd status`. */
 export interface CacheStats {
+  /** Action cache entries. */
   readonly entries: number;
   readonly blobs: number;
+  /** Total bytes of the blobs. */
   readonly bytes: number;
+  /** The size limit eviction keeps the cache under. */
   readonly maxBytes: number;
   readonly hits: number;
   readonly misses: number;
+  /** Sum of the pahole time hits avoided. */
   readonly savedMs: number;
+  /** Stat cache rows. */
   readonly files: number;
+  /** Blobs dropped because their content failed the digest check. */
+  readonly corrupt: number;
+  /** Blobs dropped because their file had disappeared. */
+  readonly missing: number;
+}
+
+/** What `btfd cache gc` removed. */
+export interface CacheGcResult {
+  /** Action entries evicted or dropped. */
+  readonly removedEntries: number;
+  /** Bytes of blob files deleted (evicted, unreferenced and orphan blobs). */
+  readonly removedBytes: number;
+}
+
+/** What `btfd cache verify` found (everything it reports it has also removed). */
+export interface CacheVerifyResult {
+  /** Blobs re-hashed. */
+  readonly checked: number;
+  /** Digests whose file content did not match. */
+  readonly corrupt: readonly string[];
+  /** Digests named by entries whose file was gone. */
+  readonly missing: readonly string[];
+  /** Blob files (and stale temp files) no entry named. */
+  readonly orphans: number;
 }
 
 /** A build report without its per-module results, as tree status and events carry it. */

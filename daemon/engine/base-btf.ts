@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { BtfdError } from '../../shared/errors.js';
 import { BTF_HEADER_BYTES, BTF_VERSION } from '../btf/btf-reader.js';
-import { readElfLayout, SHT_NOBITS } from './elf.js';
+import { readElfLayout, SHT_NOBITS } from '../elf/elf-file.js';
 
 /** Result of digestBase. */
 export interface BaseDigest {

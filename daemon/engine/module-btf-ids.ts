@@ -12,7 +12,7 @@ import { buildNameIndex, chainLookup, type NameIndex, type NameLookup } from '..
 import { btfIdsNeedLookups, parseBtfIdsLayout, pristineBtfIds, resolveBtfIds, type BtfIdsSource, type ResolvedBtfIds } from '../btf/btf-ids.js';
 import { parseBtf, type Btf } from '../btf/btf-reader.js';
 import { DIGEST_EXCLUDED_SECTIONS } from './artifact.js';
-import type { DigestOptions } from './elf.js';
+import type { DigestOptions } from '../elf/elf-digest.js';
 
 /** A parsed base and the name index resolve_btfids would search first. */
 export interface BaseView {

@@ -10,8 +10,8 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { BuildEvent, BuildReport, BuildRequest } from '../../shared/build-types.js';
 import { BUILD_ROUTE, BuildBody, BuildResponse, NDJSON_CONTENT_TYPE, type BuildStreamLine } from '../../shared/protocol/build.js';
-import type { Engine } from '../engine/engine-types.js';
-import { toErrorBody } from '../server/error-handler.js';
+import type { Engine } from '../engine/engine.js';
+import { toErrorBody } from './errors.js';
 import type { AppDeps } from './route-deps.js';
 
 /** True when the Accept header asks for NDJSON. */

@@ -7,9 +7,9 @@ import { CACHE_VERIFY_ROUTE, CacheVerifyResponse } from '../../shared/protocol/c
 import type { AppDeps } from './route-deps.js';
 
 export function registerCacheRoutes(app: FastifyInstance, deps: AppDeps): void {
-  const { engine, config } = deps;
+  const { cache } = deps;
   app.get(CACHE_STATS_ROUTE.url, { schema: { response: { 200: CacheStatsResponse } } },
-    async (): Promise<CacheStatsResponse> => engine.cacheStats());
+    async (): Promise<CacheStatsResponse> => cache.stats());
 
   app.post<{ Body: CacheGcBody }>(
     CACHE_GC_ROUTE.url,
@@ -20,15 +20,15 @@ export function registerCacheRoutes(app: FastifyInstance, deps: AppDeps): void {
         request.body ??= {};
       },
     },
-    async (request): Promise<CacheGcResponse> => engine.cacheGc(request.body.maxBytes ?? config.maxCacheBytes),
+    async (request): Promise<CacheGcResponse> => cache.gc(request.body.maxBytes),
   );
 
   app.post(CACHE_VERIFY_ROUTE.url, { schema: { response: { 200: CacheVerifyResponse } } },
-    async (): Promise<CacheVerifyResponse> => engine.cacheVerify());
+    async (): Promise<CacheVerifyResponse> => cache.verify());
 
   app.post(CACHE_CLEAR_ROUTE.url, { schema: { response: { 200: CacheClearResponse } } },
     async (): Promise<CacheClearResponse> => {
-      engine.cacheClear();
+      cache.clear();
       return { cleared: true };
     });
 }

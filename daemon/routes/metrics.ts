@@ -18,7 +18,7 @@ export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void 
         this.set(read());
       },
     });
-  const stats = () => deps.engine.cacheStats();
+  const stats = () => deps.cache.stats();
   gauge('btfd_cache_entries', 'Action cache entries', () => stats().entries);
   gauge('btfd_cache_bytes', 'Bytes of cached artifacts', () => stats().bytes);
   gauge('btfd_cache_max_bytes', 'Cache size limit', () => stats().maxBytes);

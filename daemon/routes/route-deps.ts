@@ -4,8 +4,9 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../../shared/config.js';
-import type { Engine } from '../engine/engine-types.js';
-import type { EventBus } from '../server/event-bus.js';
+import type { Engine } from '../engine/engine.js';
+import type { CacheAdmin } from '../store/cache-admin.js';
+import type { EventBus } from '../events/event-bus.js';
 import type { WatchEvent, WatchManager } from '../watch/watch-manager.js';
 
 /** The running daemon's state as the routes see it. */
@@ -32,6 +33,8 @@ export interface DaemonRuntime {
 export interface AppDeps {
   readonly config: Config;
   readonly engine: Engine;
+  /** Cache figures and maintenance. */
+  readonly cache: CacheAdmin;
   /** Watched trees. */
   readonly watch: WatchManager;
   /** Events for `/v1/events` subscribers. */

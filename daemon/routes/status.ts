@@ -20,7 +20,7 @@ export function registerStatusRoute(app: FastifyInstance, deps: AppDeps): void {
     let cache: StatusResponse['cache'] = null;
     let cacheError: string | undefined;
     try {
-      cache = engine.cacheStats();
+      cache = deps.cache.stats();
     } catch (err) {
       cacheError = err instanceof Error ? err.message : String(err);
     }

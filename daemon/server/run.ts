@@ -16,11 +16,13 @@ import type { Config } from '../../shared/config.js';
 import { toBtfdError } from '../../shared/errors.js';
 import { ensurePrivateDir } from '../../shared/paths.js';
 import { buildApp } from '../app.js';
-import type { Engine } from '../engine/engine-types.js';
+import type { Engine } from '../engine/engine.js';
+import { createCacheAdmin } from '../store/cache-admin.js';
+import { openStore, type Store } from '../store/store.js';
 import type { DaemonRuntime } from '../routes/route-deps.js';
 import { createWatchManager, type WatchEvent } from '../watch/watch-manager.js';
 import { acquireDaemonLock } from './daemon-lock.js';
-import { createEventBus } from './event-bus.js';
+import { createEventBus } from '../events/event-bus.js';
 import { createIdleTimer, type IdleTimer } from './idle-timer.js';
 import { createLogger } from './logger.js';
 import { createShutdown, type ShutdownReason, type ShutdownStep } from './shutdown.js';
@@ -33,7 +35,7 @@ const WATCH_RESCAN_MS = 5 * 60 * 1000;
 const LOG_FILE_MODE = 0o600;
 
 /** How the daemon gets its engine: `createEngine` from daemon/engine/engine.ts, or a fake. */
-export type EngineFactory = (options: { readonly config: Config; readonly logger: Logger }) => Engine;
+export type EngineFactory = (options: { readonly config: Config; readonly logger: Logger; readonly store: Store }) => Engine;
 
 export interface RunDaemonOptions {
   readonly config: Config;
@@ -46,6 +48,12 @@ export interface RunDaemonOptions {
   readonly logger?: Logger;
   /** How long to wait for a lock holder that is starting or stopping. */
   readonly lockWaitMs?: number;
+  /**
+   * A private one-shot daemon (the CLI's `--no-daemon`): it listens on this socket instead of the
+   * home's, takes no home lock (the store is safe to share with the home's daemon), watches no
+   * trees and never idles out; its parent ends it.
+   */
+  readonly oneshotSocket?: string;
 }
 
 /** A daemon that is listening. */
@@ -84,9 +92,10 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   if (options.logger === undefined) fs.chmodSync(config.logPath, LOG_FILE_MODE);
   const log = logger.child({ component: 'daemon' });
 
-  let lock;
+  const socketPath = options.oneshotSocket ?? config.socketPath;
+  let lock: { release(): Promise<void> };
   try {
-    lock = await acquireDaemonLock(config.socketPath, {
+    lock = options.oneshotSocket !== undefined ? { release: async () => fs.rmSync(socketPath, { force: true }) } : await acquireDaemonLock(config.socketPath, {
       ...(options.lockWaitMs === undefined ? {} : { waitMs: options.lockWaitMs }),
       onStaleSocket: (socketPath) => log.warn({ socketPath }, 'stale socket from a dead daemon removed'),
     });
@@ -96,11 +105,20 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     throw err;
   }
 
+  let store: Store;
   let engine: Engine;
   try {
-    engine = options.createEngine({ config, logger });
+    store = openStore({ dir: config.cacheDir });
+  } catch (err) {
+    log.error({ err }, 'cache store failed to open');
+    await lock.release();
+    throw err;
+  }
+  try {
+    engine = options.createEngine({ config, logger, store });
   } catch (err) {
     log.error({ err }, 'engine failed to start');
+    store.close();
     await lock.release();
     throw err;
   }
@@ -108,6 +126,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   const events = createEventBus<WatchEvent>();
   const watch = createWatchManager({
     engine,
+    registry: store.trees,
     logger,
     settleMs: options.watchTiming?.settleMs ?? WATCH_SETTLE_MS,
     rescanMs: options.watchTiming?.rescanMs ?? WATCH_RESCAN_MS,
@@ -136,11 +155,12 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     { name: 'http server', run: async () => { await app?.close(); } },
     { name: 'watchers', run: () => watch.close() },
     { name: 'engine', run: () => engine.close() },
+    { name: 'store', run: () => store.close() },
     { name: 'lock', run: () => lock.release() },
   ];
   const shutdown = createShutdown(steps, log);
   const idle = createIdleTimer({
-    timeoutMs: config.idleTimeoutMs,
+    timeoutMs: options.oneshotSocket !== undefined ? 0 : config.idleTimeoutMs,
     onIdle: () => {
       log.info({ idleTimeoutMs: config.idleTimeoutMs }, 'idle timeout reached');
       void shutdown({ kind: 'idle' });
@@ -158,22 +178,22 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     },
     activity: idle,
   };
-  app = buildApp({ config, engine, watch, events, logger, runtime });
+  app = buildApp({ config, engine, cache: createCacheAdmin(store, config.maxCacheBytes), watch, events, logger, runtime });
 
   try {
-    await app.listen({ path: config.socketPath });
-    fs.chmodSync(config.socketPath, SOCKET_MODE);
+    await app.listen({ path: socketPath });
+    fs.chmodSync(socketPath, SOCKET_MODE);
   } catch (err) {
-    log.error({ err, socketPath: config.socketPath }, 'listen failed');
+    log.error({ err, socketPath }, 'listen failed');
     await shutdown({ kind: 'fatal', error: err });
     throw err;
   }
-  log.info({ socketPath: config.socketPath, workers: config.workers, cacheDir: config.cacheDir }, 'daemon listening');
+  log.info({ socketPath, workers: config.workers, cacheDir: config.cacheDir, oneshot: options.oneshotSocket !== undefined }, 'daemon listening');
 
   const reconciled = (async () => {
     try {
       // Resume watching registered trees; each one's first build reconciles what changed meanwhile.
-      await watch.restore();
+      if (options.oneshotSocket === undefined) await watch.restore();
       log.info({ ms: Date.now() - startedAtMs }, 'reconcile done');
     } catch (err) {
       log.error({ err }, 'reconcile failed');
@@ -187,7 +207,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
 
   return {
     pid,
-    socketPath: config.socketPath,
+    socketPath,
     app,
     engine,
     logger,

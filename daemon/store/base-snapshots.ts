@@ -7,12 +7,14 @@
  * key names. Snapshots are also the old bases btfd can look back at — to put back the flags of a
  * `.BTF_ids` set resolved against an earlier vmlinux, and to relocate cached module BTF.
  *
- * A snapshot is written temp → fsync → rename and is immutable; its name is verified at write
- * time (the bytes hash to it). The least recently used are removed beyond a count.
+ * A snapshot is written atomically and is immutable; it is named by the hash of the bytes written.
+ * The least recently used are removed beyond a count.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir } from '../../shared/paths.js';
+import { writeFileAtomic } from '../fs/atomic-file.js';
 
 const SNAPSHOT_RE = /^([0-9a-f]{64})\.btf$/;
 /** Snapshots kept; a vmlinux BTF is 5–10 MB. */
@@ -24,8 +26,8 @@ export interface BaseSnapshots {
   pathOf(digest: string): string;
   /** True when the snapshot exists; marks it used. */
   has(digest: string): boolean;
-  /** Write bytes as the snapshot of their own digest (no-op when present); returns the digest. */
-  put(bytes: Buffer): string;
+  /** Write bytes as the snapshot of their own digest (no-op when present); resolves with the digest. */
+  put(bytes: Buffer): Promise<string>;
   /** Digests of existing snapshots, most recently used first. */
   list(): string[];
   /** Remove the least recently used beyond `keep`. */
@@ -33,7 +35,7 @@ export interface BaseSnapshots {
 }
 
 export function createBaseSnapshots(dir: string): BaseSnapshots {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dir);
   const pathOf = (digest: string): string => path.join(dir, `${digest}.btf`);
   const touch = (file: string): void => {
     const now = new Date();
@@ -62,27 +64,11 @@ export function createBaseSnapshots(dir: string): BaseSnapshots {
       touch(file);
       return true;
     },
-    put(bytes) {
+    async put(bytes) {
       const digest = createHash('sha256').update(bytes).digest('hex');
       const file = pathOf(digest);
-      if (fs.existsSync(file)) {
-        touch(file);
-        return digest;
-      }
-      const temp = path.join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
-      const fd = fs.openSync(temp, 'wx', 0o600);
-      try {
-        try {
-          fs.writeFileSync(fd, bytes);
-          fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-        fs.renameSync(temp, file);
-      } catch (err) {
-        fs.rmSync(temp, { force: true });
-        throw err;
-      }
+      if (fs.existsSync(file)) touch(file);
+      else await writeFileAtomic(file, bytes, { mode: 0o600 });
       return digest;
     },
     list,

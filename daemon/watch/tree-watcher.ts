@@ -6,7 +6,7 @@
 import { watch, type FSWatcher } from 'chokidar';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { SKIPPED_DIRS } from '../engine/module-tree.js';
+import { SKIPPED_DIRS } from '../tree/module-tree.js';
 
 /** Files written and renamed by btfd itself, pahole, or editors: never modules. */
 const TEMP_FILE = /(\.tmp|\.btf|~)$/;

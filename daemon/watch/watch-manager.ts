@@ -4,20 +4,25 @@
  * and a periodic stat rescan that catches whatever the watcher missed.
  *
  * What triggers work: a module added or changed by someone other than btfd; the base, but only
- * when its `.BTF` bytes changed (a relink or a `touch` is compared and dropped); the rescan.
+ * when its `.BTF` bytes changed (a relink or a `touch` is compared and dropped); `modules.order`
+ * (kbuild rewrote its module list: one pass over the tree, cheap through the stat cache); the
+ * rescan. A module deleted from the tree is forgotten.
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildEvent, BuildReport, BuildSummary, TreeStatus } from '../../shared/build-types.js';
 import { BtfdError, toBtfdError, type ErrorCode } from '../../shared/errors.js';
-import type { Engine, TreeRegistration } from '../engine/engine-types.js';
-import { defaultBase, resolveTreeDir } from '../engine/module-tree.js';
+import type { Engine } from '../engine/engine.js';
+import type { TreeRegistration, TreeRegistry } from '../store/tree-registry.js';
+import { defaultBase, resolveTreeDir } from '../tree/module-tree.js';
 import { createTreeWatcher, type TreeChange, type TreeWatcher } from './tree-watcher.js';
 
 /** Events the manager publishes (the daemon forwards them to `/v1/events`). */
 export type WatchEvent =
   | { readonly type: 'tree-added' | 'tree-removed'; readonly dir: string }
   | { readonly type: 'base-changed'; readonly dir: string; readonly digest: string }
+  /** A settled burst of file events was looked at; `work` says whether it asked for a build. */
+  | { readonly type: 'change-seen'; readonly dir: string; readonly files: number; readonly work: boolean }
   | { readonly type: 'build-started'; readonly dir: string; readonly trigger: string; readonly modules: number | 'all' }
   | { readonly type: 'build-progress'; readonly dir: string; readonly event: BuildEvent }
   | { readonly type: 'build-finished'; readonly dir: string; readonly report: BuildSummary }
@@ -25,6 +30,8 @@ export type WatchEvent =
 
 export interface WatchManagerOptions {
   readonly engine: Engine;
+  /** Where registrations persist across restarts. */
+  readonly registry: TreeRegistry;
   readonly logger: Logger;
   /** Quiet time before a burst of events is acted on. */
   readonly settleMs: number;
@@ -149,10 +156,18 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
         trigger = 'base BTF changed';
       }
     }
+    if (change.modulesOrderChanged && !all) {
+      all = true;
+      trigger = 'modules.order changed';
+    }
+    for (const removed of change.removed) engine.forgetModule(removed);
     // A module exactly as btfd wrote it is btfd's own write echoing back: no work.
     const modules: string[] = [];
     for (const m of change.modules) if (!(await engine.isOwnWrite(m))) modules.push(m);
-    if (all || modules.length > 0) schedule(tree, { all, modules, trigger });
+    const work = all || modules.length > 0;
+    const files = change.modules.length + change.removed.length + (change.baseChanged ? 1 : 0) + (change.modulesOrderChanged ? 1 : 0);
+    publish({ type: 'change-seen', dir: tree.registration.dir, files, work });
+    if (work) schedule(tree, { all, modules, trigger });
   }
 
   /** Start watching; resolves with the tree and a promise for its first (reconcile) build. */
@@ -204,7 +219,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
         await existing.watcher.close();
       }
       const registration: TreeRegistration = { dir, base, flags: request.paholeFlags ?? null, createdMs: Date.now() };
-      engine.trees.put(registration);
+      options.registry.put(registration);
       const { tree } = await startWatching(registration);
       await tree.watcher.ready;
       armRescan();
@@ -214,7 +229,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     async remove(dir) {
       const absolute = path.resolve(dir);
       const tree = trees.get(absolute);
-      const known = engine.trees.remove(absolute);
+      const known = options.registry.remove(absolute);
       if (!tree) return known;
       trees.delete(absolute);
       options.onTreesChanged?.(trees.size);
@@ -225,7 +240,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     },
     async restore() {
       const firstBuilds: Promise<void>[] = [];
-      for (const registration of engine.trees.list()) {
+      for (const registration of options.registry.list()) {
         try {
           firstBuilds.push((await startWatching(registration)).firstBuild);
         } catch (err) {

@@ -4,18 +4,10 @@
  * Errors come back as data: a thrown error loses its class and `code` crossing the thread boundary.
  */
 import type { ErrorCode } from '../../shared/errors.js';
+import type { FileStamp } from '../fs/file-stamp.js';
 
 /** A worker's answer: its value, or the coded error it met. */
 export type WorkerOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
-
-/** The stat fields that identify one version of a file. */
-export interface FileStamp {
-  readonly dev: bigint;
-  readonly ino: bigint;
-  readonly size: bigint;
-  readonly mtimeNs: bigint;
-  readonly ctimeNs: bigint;
-}
 
 /**
  * Where the BTF a module's resolved `.BTF_ids` was resolved against may be found; read only when a

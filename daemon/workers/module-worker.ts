@@ -13,10 +13,13 @@ import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BtfdError, toBtfdError } from '../../shared/errors.js';
-import { digestModule, installSections, readElfLayout, readSections, type ModuleDigest } from '../engine/elf.js';
+import { digestModule, type ModuleDigest } from '../elf/elf-digest.js';
+import { readElfLayout, readSections } from '../elf/elf-file.js';
+import { installSections } from '../elf/elf-install.js';
 import { decodeArtifact, sha256 } from '../engine/artifact.js';
 import { createBaseViews, moduleDigestOptions, resolveForArtifact, type ResolutionCandidate } from '../engine/module-btf-ids.js';
-import type { BtfIdsHints, DigestResult, DigestTask, FileStamp, RegenerateResult, RegenerateTask, WorkerOutcome } from './module-worker-types.js';
+import { sameStamp, stampOf } from '../fs/file-stamp.js';
+import type { BtfIdsHints, DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from './module-worker-types.js';
 
 /** pahole's stderr kept for error messages; enough for its diagnostics, bounded for huge dumps. */
 const MAX_STDERR_BYTES = 16 * 1024;
@@ -128,14 +131,6 @@ async function encodeBtf(task: RegenerateTask, input: string, workDir: string): 
     ? await readSections(target, ['.BTF', '.BTF.base'])
     : new Map(await readFile(detached).then((btf) => [['.BTF', btf] as const], () => []));
   return { sections, exit, ms };
-}
-
-function stampOf(info: import('node:fs').BigIntStats): FileStamp {
-  return { dev: info.dev, ino: info.ino, size: info.size, mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs };
-}
-
-function sameStamp(a: FileStamp, b: FileStamp): boolean {
-  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
 
 /** Throw MODULE_CHANGED unless the module is still the file that was planned. */

@@ -1,5 +1,7 @@
 /** `POST /v1/cache/gc`: evict least recently used entries until the cache fits `maxBytes`. */
 import { Type, type Static } from '@sinclair/typebox';
+import type { CacheGcResult } from '../build-types.js';
+import { CacheGcResultSchema } from './schemas.js';
 
 export const CACHE_GC_ROUTE = { method: 'POST', url: '/v1/cache/gc' } as const;
 
@@ -9,8 +11,5 @@ export const CacheGcBody = Type.Object({
 }, { additionalProperties: false });
 export type CacheGcBody = Static<typeof CacheGcBody>;
 
-export const CacheGcResponse = Type.Object({
-  removedEntries: Type.Integer(),
-  removedBytes: Type.Integer(),
-});
-export type CacheGcResponse = Static<typeof CacheGcResponse>;
+export const CacheGcResponse = CacheGcResultSchema;
+export type CacheGcResponse = CacheGcResult;

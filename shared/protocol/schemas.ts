@@ -5,9 +5,10 @@
  * fail the build when a schema and its interface drift apart, in either direction (a field the
  * schema lacks would otherwise be dropped silently by fastify's response serializer).
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TInteger, type TLiteral, type TObject, type TSchema, type TUnion } from '@sinclair/typebox';
+import { MODULE_ACTIONS, MODULE_OUTCOMES, type ModuleAction, type ModuleOutcome } from '../module-actions.js';
 import type {
-  BuildEvent, BuildReport, BuildRequest, CacheStats, Explanation, KeyInput, ModuleResult, ModuleState,
+  BuildEvent, BuildReport, BuildRequest, CacheGcResult, CacheStats, CacheVerifyResult, Explanation, KeyInput, ModuleResult, ModuleState,
 } from '../build-types.js';
 import type { ErrorCode } from '../errors.js';
 
@@ -24,36 +25,42 @@ export const BuildRequestSchema = Type.Object({
   modules: Type.Optional(Type.Array(AbsolutePath)),
 }, { additionalProperties: false });
 
+/** A union of string literals, from one of the module-actions table's lists. */
+function literals<K extends string>(names: readonly K[]): TUnion<TLiteral<K>[]> {
+  return Type.Union(names.map((name) => Type.Literal(name)));
+}
+
+/** An object with an integer count for each name. */
+function counts<K extends string>(names: readonly K[]): TObject<{ [P in K]: TInteger }> {
+  return Type.Object(Object.fromEntries(names.map((name) => [name, Type.Integer()])) as { [P in K]: TInteger });
+}
+
+export const ModuleActionSchema = literals<ModuleAction>(MODULE_ACTIONS);
+export const ModuleOutcomeSchema = literals<ModuleOutcome>(MODULE_OUTCOMES);
+
 export const ModuleResultSchema = Type.Object({
   path: Type.String(),
-  outcome: Type.Union([Type.Literal('fresh'), Type.Literal('restored'), Type.Literal('regenerated'), Type.Literal('failed')]),
+  outcome: ModuleOutcomeSchema,
   reason: Type.String(),
   ms: Type.Number(),
   error: Type.Optional(Type.Object({ code: ErrorCodeSchema, message: Type.String(), next: Type.String() })),
 });
 
-export const BuildReportSchema = Type.Object({
-  dir: Type.String(),
-  base: Type.String(),
-  flags: Type.String(),
-  modules: Type.Integer(),
-  fresh: Type.Integer(),
-  restored: Type.Integer(),
-  regenerated: Type.Integer(),
-  failed: Type.Integer(),
-  seconds: Type.Number(),
-  failures: Type.Array(ModuleResultSchema),
-  results: Type.Array(ModuleResultSchema),
-});
+export const BuildReportSchema = Type.Composite([
+  Type.Object({
+    dir: Type.String(),
+    base: Type.String(),
+    flags: Type.String(),
+    modules: Type.Integer(),
+    seconds: Type.Number(),
+    failures: Type.Array(ModuleResultSchema),
+    results: Type.Array(ModuleResultSchema),
+  }),
+  counts<ModuleOutcome>(MODULE_OUTCOMES),
+]);
 
 export const BuildEventSchema = Type.Union([
-  Type.Object({
-    type: Type.Literal('planned'),
-    total: Type.Integer(),
-    fresh: Type.Integer(),
-    restore: Type.Integer(),
-    regenerate: Type.Integer(),
-  }),
+  Type.Composite([Type.Object({ type: Type.Literal('planned'), total: Type.Integer() }), counts<ModuleAction>(MODULE_ACTIONS)]),
   Type.Object({
     type: Type.Literal('module'),
     result: ModuleResultSchema,
@@ -76,7 +83,7 @@ export const ExplanationSchema = Type.Object({
   path: Type.String(),
   key: Type.String(),
   inputs: Type.Array(KeyInputSchema),
-  verdict: Type.Union([Type.Literal('fresh'), Type.Literal('restore'), Type.Literal('regenerate')]),
+  verdict: ModuleActionSchema,
   reason: Type.String(),
   cached: Type.Boolean(),
   lastBuild: Type.Optional(Type.Object({ outcome: Type.String(), reason: Type.String(), atMs: Type.Number() })),
@@ -98,6 +105,20 @@ export const CacheStatsSchema = Type.Object({
   misses: Type.Integer(),
   savedMs: Type.Number(),
   files: Type.Integer(),
+  corrupt: Type.Integer(),
+  missing: Type.Integer(),
+});
+
+export const CacheGcResultSchema = Type.Object({
+  removedEntries: Type.Integer(),
+  removedBytes: Type.Integer(),
+});
+
+export const CacheVerifyResultSchema = Type.Object({
+  checked: Type.Integer(),
+  corrupt: Type.Array(Type.String()),
+  missing: Type.Array(Type.String()),
+  orphans: Type.Integer(),
 });
 
 // ---- compile-time agreement with build-types.ts ------------------------------------------------
@@ -121,6 +142,8 @@ export const SCHEMAS_AGREE: {
   explanation: Agrees<typeof ExplanationSchema, Explanation>;
   moduleState: Agrees<typeof ModuleStateSchema, ModuleState>;
   cacheStats: Agrees<typeof CacheStatsSchema, CacheStats>;
+  cacheGcResult: Agrees<typeof CacheGcResultSchema, CacheGcResult>;
+  cacheVerifyResult: Agrees<typeof CacheVerifyResultSchema, CacheVerifyResult>;
 } = {
   buildRequest: true,
   moduleResult: true,
@@ -130,4 +153,6 @@ export const SCHEMAS_AGREE: {
   explanation: true,
   moduleState: true,
   cacheStats: true,
+  cacheGcResult: true,
+  cacheVerifyResult: true,
 };

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import type { BuildReport } from '../../shared/build-types.js';
-import { createEngine } from '../../daemon/engine/engine.js';
+import { openEngine } from '../../daemon/engine/engine.js';
 import { changeModule, createFixtureKernel, writeVmlinuxVariant, type FixtureKernel } from '../fixtures/fixture-kernel.js';
 import { DEMO_TOOLS, ensureSystemTools } from '../tools/ensure-tools.js';
 
@@ -64,9 +64,9 @@ async function main(): Promise<number> {
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
   const kernel = await createFixtureKernel(path.join(root, 'kernel'));
-  const engine = createEngine({
+  const engine = openEngine({
+    cacheDir: path.join(root, 'cache'),
     config: {
-      cacheDir: path.join(root, 'cache'),
       pahole,
       workers: os.availableParallelism(),
       maxCacheBytes: 256 * 1024 * 1024,
@@ -90,7 +90,7 @@ async function main(): Promise<number> {
       );
       for (const failure of report.failures) process.stdout.write(`    ${failure.path}: ${failure.error?.code}: ${failure.reason}\n`);
     }
-    const stats = engine.cacheStats();
+    const stats = engine.store.stats(256 * 1024 * 1024);
     process.stdout.write(`\ncache: ${stats.entries} entries, ${stats.bytes} bytes, ${stats.hits} hits, ${stats.misses} misses\n`);
     process.stdout.write(`try: BTFD_HOME=${root} node dist/client/main.js explain --no-daemon ${path.relative(process.cwd(), kernel.modules[0]!)}\n`);
   } finally {

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseBtfIdsLayout } from '../../daemon/btf/btf-ids.js';
-import { readBtfIdsSource } from '../../daemon/engine/elf.js';
+import { readBtfIdsSource } from '../../daemon/elf/elf-symbols.js';
 
 const execFileAsync = promisify(execFile);
 const KIND_NAMES: Record<number, string> = { 4: 'STRUCT', 5: 'UNION', 8: 'TYPEDEF', 12: 'FUNC' };

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestContext } from 'node:test';
 import { pino } from 'pino';
-import { createEngine, type EngineConfig, type EngineHooks } from '../../daemon/engine/engine.js';
-import type { Engine } from '../../daemon/engine/engine-types.js';
+import { openEngine, type Engine, type EngineConfig, type EngineHooks } from '../../daemon/engine/engine.js';
+import type { Store } from '../../daemon/store/store.js';
 
 export const execFileAsync = promisify(execFile);
 
@@ -23,22 +23,24 @@ export function tempDir(t: TestContext, prefix = 'btfd-'): string {
 }
 
 /** A real engine whose cache lives in `cacheDir` (default: a new temp dir), closed after the test. */
-export function testEngine(t: TestContext, overrides: Partial<EngineConfig> = {}, hooks: EngineHooks = {}): { engine: Engine; cacheDir: string } {
-  const cacheDir = overrides.cacheDir ?? tempDir(t, 'btfd-cache-');
-  const engine = createEngine({
+export function testEngine(
+  t: TestContext, overrides: Partial<EngineConfig> & { cacheDir?: string } = {}, hooks: EngineHooks = {},
+): { engine: Engine; cacheDir: string; store: Store } {
+  const { cacheDir = tempDir(t, 'btfd-cache-'), ...config } = overrides;
+  const engine = openEngine({
+    cacheDir,
     hooks,
     config: {
-      cacheDir,
       pahole: process.env.BTFD_PAHOLE ?? 'pahole',
       workers: 2,
       maxCacheBytes: 64 * 1024 * 1024,
       searchPath: process.env.PATH ?? '/usr/bin:/bin',
-      ...overrides,
+      ...config,
     },
     logger: pino({ level: 'silent' }),
   });
   t.after(() => engine.close());
-  return { engine, cacheDir };
+  return { engine, cacheDir, store: engine.store };
 }
 
 /** `objcopy --dump-section NAME=…` of a file: the section's bytes as binutils sees them. */

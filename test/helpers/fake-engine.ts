@@ -2,7 +2,7 @@
  * A fake Engine for route and lifecycle tests: built from the methods a test needs; any other
  * method throws when called, so the fake keeps compiling as the Engine interface grows.
  */
-import type { Engine } from '../../daemon/engine/engine-types.js';
+import type { Engine } from '../../daemon/engine/engine.js';
 
 export function asEngine(methods: Partial<Engine>): Engine {
   return new Proxy(methods, {

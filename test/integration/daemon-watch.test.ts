@@ -114,8 +114,10 @@ test('the daemon keeps a watched tree current and survives SIGKILL with its stat
   const mtimes = await Promise.all(kernel.modules.map(async (m) => (await stat(m)).mtimeMs));
   const buildsBefore = sse.events.filter((e) => e.type === 'build-started').length;
   const later = new Date(Date.now() + 2000);
+  const seenBefore = sse.events.length;
   await utimes(kernel.vmlinux, later, later);
-  await sleep(1000);
+  const touchSeen = await waitFor('the touch to be looked at', () => sse.events.slice(seenBefore).find((e) => e.type === 'change-seen'));
+  assert.equal((touchSeen.data as { work: boolean }).work, false, 'touch vmlinux asked for no work');
   assert.equal(sse.events.filter((e) => e.type === 'build-started').length, buildsBefore, 'touch vmlinux started no build');
   assert.deepEqual(await Promise.all(kernel.modules.map(async (m) => (await stat(m)).mtimeMs)), mtimes, 'touch vmlinux wrote nothing');
 

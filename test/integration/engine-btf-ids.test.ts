@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { installSections, readBtfIdsSource, readSections } from '../../daemon/engine/elf.js';
+import { readSections } from '../../daemon/elf/elf-file.js';
+import { installSections } from '../../daemon/elf/elf-install.js';
+import { readBtfIdsSource } from '../../daemon/elf/elf-symbols.js';
 import { BTF_IDS_DATA } from '../helpers/test-data.js';
 import { execFileAsync, tempDir, testEngine } from '../helpers/engine-harness.js';
 

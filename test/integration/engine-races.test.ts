@@ -8,8 +8,7 @@ import { copyFile, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { encodeArtifact } from '../../daemon/engine/artifact.js';
-import { readSections } from '../../daemon/engine/elf.js';
-import { openStore } from '../../daemon/store/store.js';
+import { readSections } from '../../daemon/elf/elf-file.js';
 import { createFixtureKernel, writeVmlinuxVariant, type FixtureKernel } from '../fixtures/fixture-kernel.js';
 import { execFileAsync, tempDir, testEngine } from '../helpers/engine-harness.js';
 
@@ -98,7 +97,7 @@ test('a cache entry whose artifact was made on another base is never installed',
   const dir = tempDir(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
   const pristine = await createFixtureKernel(path.join(dir, 'pristine'));
-  const { engine, cacheDir } = testEngine(t);
+  const { engine, store } = testEngine(t);
   const module = kernel.modules[0]!;
   await engine.build({ dir: kernel.dir, modules: [module], paholeFlags: '' });
   const onA = (await readSections(module, ['.BTF'])).get('.BTF')!;
@@ -108,25 +107,23 @@ test('a cache entry whose artifact was made on another base is never installed',
   await copyFile(pristine.modules[0]!, module);
   const explainedB = await engine.explain(module, { paholeFlags: '' });
   assert.equal(explainedB.verdict, 'regenerate');
-  const store = openStore({ dir: cacheDir });
-  t.after(() => store.close());
   // The key's inputs as the engine keys them: recipe and flags by value, the rest by digest.
   const input = (name: string) => explainedB.inputs.find((i) => i.name === name)!;
   const inputsB = { recipe: input('recipe').value, tool: input('tool').digest, flags: input('flags').value, base: input('base').digest, module: input('module').digest };
   const sectionsA = new Map([['.BTF', onA]]);
-  const entryA = store.getAction(keyA)!;
+  const entryA = (await store.artifacts.lookup(keyA))!;
   const meta = { outputsDigest: entryA.outputsDigest, inputs: inputsB, costMs: 1 };
   // Two poisonings: B's key naming A's blob (honest about its inputs), and a blob that lies about
   // its inputs, carrying A's .BTF under B's. The first is refused by its inputs, the second by
   // the split check against B.
-  const honest = store.readBlob(entryA.artifactDigest)!;
+  const honest = (await store.artifacts.read(entryA.artifactDigest))!;
   for (const blob of [honest, encodeArtifact({ inputs: inputsB, sections: sectionsA })]) {
-    store.putArtifact(explainedB.key, blob, meta);
+    await store.artifacts.put(explainedB.key, blob, meta);
     assert.equal((await engine.explain(module, { paholeFlags: '' })).verdict, 'restore', 'the poisoned entry is there');
     const report = await engine.build({ dir: kernel.dir, modules: [module], paholeFlags: '' });
     assert.equal(report.regenerated, 1, JSON.stringify(report.results));
     assert.deepEqual(await btfOf(module), await paholeBtf(pristine.modules[0]!, kernel.vmlinux, dir));
     await copyFile(pristine.modules[0]!, module);
   }
-  assert.ok(store.stats().corrupt >= 2, 'both were discarded as corrupt');
+  assert.ok(store.counters.read().corrupt >= 2, 'both were discarded as corrupt');
 });

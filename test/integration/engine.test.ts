@@ -7,8 +7,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { decodeArtifact } from '../../daemon/engine/artifact.js';
 import { moduleDigestOptions } from '../../daemon/engine/module-btf-ids.js';
-import { digestModule, readElfLayout, readSections } from '../../daemon/engine/elf.js';
-import { openStore } from '../../daemon/store/store.js';
+import { digestModule } from '../../daemon/elf/elf-digest.js';
+import { readElfLayout, readSections } from '../../daemon/elf/elf-file.js';
 import { changeModule, createFixtureKernel, writeVmlinuxVariant } from '../fixtures/fixture-kernel.js';
 import { bpftoolPath, dumpSection, execFileAsync, tempDir, testEngine } from '../helpers/engine-harness.js';
 
@@ -49,7 +49,7 @@ test('the module digest ignores the BTF step: before pahole, after pahole, after
 test('restore patches the cached artifact in and leaves every other section byte-identical', async (t) => {
   const dir = tempDir(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
-  const { engine, cacheDir } = testEngine(t);
+  const { engine, store } = testEngine(t);
   const cold = await engine.build({ dir: kernel.dir });
   assert.equal(cold.regenerated, kernel.modules.length);
 
@@ -61,15 +61,13 @@ test('restore patches the cached artifact in and leaves every other section byte
   const restore = await engine.build({ dir: kernel.dir });
   assert.deepEqual([restore.restored, restore.regenerated, restore.fresh, restore.failed], [kernel.modules.length, 0, 0, 0]);
 
-  const store = openStore({ dir: cacheDir });
-  t.after(() => store.close());
   for (const [i, module] of kernel.modules.entries()) {
     const input = fresh.modules[i]!;
     const explanation = await engine.explain(module);
     assert.equal(explanation.verdict, 'fresh');
-    const action = store.getAction(explanation.key);
+    const action = await store.artifacts.lookup(explanation.key);
     assert.ok(action, `cache entry for ${module}`);
-    const artifact = decodeArtifact(store.readBlob(action.artifactDigest)!);
+    const artifact = decodeArtifact((await store.artifacts.read(action.artifactDigest))!);
     const btf = await dumpSection(module, '.BTF', dir);
     assert.deepEqual(btf, artifact.sections.get('.BTF'), `${module}: .BTF equals the artifact`);
 
@@ -124,14 +122,12 @@ test('the demo scenarios give exactly the expected counts', async (t) => {
 test('a corrupted cache blob is a miss: dropped, regenerated, and the module still ends right', async (t) => {
   const dir = tempDir(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
-  const { engine, cacheDir } = testEngine(t);
+  const { engine, cacheDir, store } = testEngine(t);
   await engine.build({ dir: kernel.dir });
   const module = kernel.modules[0]!;
   const good = await readSections(module, ['.BTF']);
   const { key } = await engine.explain(module);
-  const store = openStore({ dir: cacheDir });
-  const digest = store.getAction(key)!.artifactDigest;
-  store.close();
+  const digest = (await store.artifacts.lookup(key))!.artifactDigest;
   const blob = path.join(cacheDir, 'cas', digest.slice(0, 2), digest);
   await chmod(blob, 0o600);
   const bytes = await readFile(blob);
@@ -197,7 +193,7 @@ test('pahole failures and crashes are reported with their codes', async (t) => {
 test('explain names the input that changed since the last build', async (t) => {
   const dir = tempDir(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
-  const { engine } = testEngine(t);
+  const { engine, store } = testEngine(t);
   await engine.build({ dir: kernel.dir });
   const module = kernel.modules[2]!;
   const first = await engine.explain(module);
@@ -205,9 +201,14 @@ test('explain names the input that changed since the last build', async (t) => {
   assert.ok(first.inputs.every((input) => input.previous === undefined));
 
   await writeVmlinuxVariant(kernel, 'typechange');
+  await changeModule(kernel, path.basename(kernel.modules[3]!, '.ko'));
+  // explain changes nothing: no base snapshot of the new vmlinux, no module record.
+  const before = { bases: store.bases.list(), records: store.modules.list() };
   const second = await engine.explain(module);
   assert.equal(second.verdict, 'regenerate');
   const changed = second.inputs.filter((input) => input.previous !== undefined).map((input) => input.name);
   assert.deepEqual(changed, ['base']);
   assert.match(second.reason, /base BTF changed/);
+  assert.equal((await engine.explain(kernel.modules[3]!)).verdict, 'regenerate');
+  assert.deepEqual({ bases: store.bases.list(), records: store.modules.list() }, before);
 });

@@ -25,7 +25,7 @@ import { requestHello } from '../../client/daemon-client.js';
 import { parsePaholeModuleArgv } from '../../daemon/engine/pahole-argv.js';
 import { resolveLayout } from '../../shared/paths.js';
 import { createFixtureKernel, fixturePahole, type FixtureKernel } from '../fixtures/fixture-kernel.js';
-import { createFakePahole, type FakePahole } from '../helpers/fake-pahole.js';
+import { createFakePahole } from '../helpers/fake-pahole.js';
 
 const execFileAsync = promisify(execFile);
 /** dist/test/integration → the repo root, where the shim lives (tsc does not copy it). */

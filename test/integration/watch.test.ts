@@ -14,10 +14,11 @@ import { tempDir, testEngine } from '../helpers/engine-harness.js';
 const SETTLE_MS = 150;
 
 function startManager(t: TestContext, cacheDir?: string): { manager: WatchManager; events: WatchEvent[] } {
-  const { engine } = testEngine(t, cacheDir ? { cacheDir } : {});
+  const { engine, store } = testEngine(t, cacheDir ? { cacheDir } : {});
   const events: WatchEvent[] = [];
   const manager = createWatchManager({
     engine,
+    registry: store.trees,
     logger: pino({ level: 'silent' }),
     settleMs: SETTLE_MS,
     rescanMs: 0,
@@ -57,9 +58,13 @@ test('a watched tree stays current: reconcile, restore on relink, nothing on tou
   assert.equal(finished(events).at(-1)!.report.fresh, n);
   const reconciled = started(events).length;
 
-  // btfd's own writes echo back as events: they must not start any work.
-  await sleep(SETTLE_MS * 4);
+  // btfd's own writes echo back as events: they must not start any work. A touch of vmlinux is a
+  // barrier: once it has been looked at, so has every event before it.
+  const touched = new Date(Date.now() + 1000);
+  await utimes(kernel.vmlinux, touched, touched);
+  await waitFor('the touch to be looked at', () => events.some((e) => e.type === 'change-seen'));
   await manager.idle();
+  assert.ok(events.filter((e) => e.type === 'change-seen').every((e) => e.type === 'change-seen' && !e.work), 'own writes asked for no work');
   assert.equal(started(events).length, reconciled, 'own writes triggered no build');
 
   // A relinked module (no .BTF) is restored soon after the write settles.
@@ -72,9 +77,10 @@ test('a watched tree stays current: reconcile, restore on relink, nothing on tou
 
   // touch vmlinux: the base's .BTF bytes did not change, so nothing is planned at all.
   const now = new Date(Date.now() + 3000);
+  const seenBefore = events.length;
   await utimes(kernel.vmlinux, now, now);
   await writeVmlinuxVariant(kernel, 'relinked');
-  await sleep(SETTLE_MS * 4);
+  await waitFor('the base change to be looked at', () => events.slice(seenBefore).some((e) => e.type === 'change-seen'));
   await manager.idle();
   assert.equal(started(events).length, reconciled + 1, 'no build after a touch or a relink with the same types');
   assert.equal(events.filter((e) => e.type === 'base-changed').length, 0);

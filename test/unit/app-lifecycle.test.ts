@@ -12,7 +12,7 @@ import { asEngine } from '../helpers/fake-engine.js';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import type { Engine } from '../../daemon/engine/engine-types.js';
+import type { Engine } from '../../daemon/engine/engine.js';
 import { acquireDaemonLock, probeSocket } from '../../daemon/server/daemon-lock.js';
 import { createIdleTimer } from '../../daemon/server/idle-timer.js';
 import { runDaemon } from '../../daemon/server/run.js';
@@ -122,7 +122,6 @@ function fakeEngine(events: string[], buildGate?: Promise<void>): Engine {
       };
       return report;
     },
-    cacheClear() {},
     async close() { events.push('engine closed'); },
   });
 }

@@ -9,16 +9,18 @@ import path from 'node:path';
 import { asEngine } from '../helpers/fake-engine.js';
 import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
-import { createEventBus } from '../../daemon/server/event-bus.js';
+import { createEventBus } from '../../daemon/events/event-bus.js';
 import { createWatchManager, type WatchEvent } from '../../daemon/watch/watch-manager.js';
 import { buildApp, type DaemonRuntime } from '../../daemon/app.js';
-import type { Engine } from '../../daemon/engine/engine-types.js';
+import type { Engine } from '../../daemon/engine/engine.js';
+import type { CacheAdmin } from '../../daemon/store/cache-admin.js';
+import type { TreeRegistry } from '../../daemon/store/tree-registry.js';
 import type { BuildEvent, BuildReport, BuildRequest, CacheStats, ModuleResult } from '../../shared/build-types.js';
 import { configHash, resolveConfig, type Config } from '../../shared/config.js';
 import { BtfdError, ERROR_CATALOG } from '../../shared/errors.js';
 import { DAEMON_VERSION, PROTOCOL_VERSION } from '../../shared/version.js';
 
-const STATS: CacheStats = { entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30, hits: 5, misses: 2, savedMs: 1200, files: 7 };
+const STATS: CacheStats = { entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30, hits: 5, misses: 2, savedMs: 1200, files: 7, corrupt: 0, missing: 1 };
 
 function report(request: BuildRequest, results: ModuleResult[]): BuildReport {
   return {
@@ -49,22 +51,27 @@ function fakeEngine(overrides: Partial<Engine> = {}): Engine & { calls: string[]
       calls.push(`modules ${dir ?? '*'}`);
       return [{ path: '/t/a.ko', outcome: 'fresh', reason: 'unchanged', updatedMs: 1 }];
     },
-    cacheStats: () => STATS,
     poolStats: () => ({ size: 3, busy: 1, queued: 0 }),
-    trees: { put: () => undefined, remove: () => false, list: () => [] },
     isOwnWrite: async () => false,
-    cacheGc(maxBytes) {
-      calls.push(`gc ${maxBytes}`);
-      return { removedEntries: 1, removedBytes: 10 };
-    },
-    cacheVerify: () => ({ checked: 3, corrupt: [], missing: ['x'], orphans: 0 }),
-    cacheClear() {
-      calls.push('clear');
-    },
     async close() {},
     ...overrides,
   };
   return Object.assign(asEngine(methods), { calls });
+}
+
+/** A fake cache admin recording its calls beside the engine's; gc's default is the configured 2 GiB. */
+function fakeCache(calls: string[]): CacheAdmin {
+  return {
+    stats: () => STATS,
+    gc(maxBytes) {
+      calls.push(`gc ${maxBytes ?? 2 * 1024 ** 3}`);
+      return { removedEntries: 1, removedBytes: 10 };
+    },
+    verify: () => ({ checked: 3, corrupt: [], missing: ['x'], orphans: 0 }),
+    clear() {
+      calls.push('clear');
+    },
+  };
 }
 
 interface Harness {
@@ -73,7 +80,7 @@ interface Harness {
   readonly app: ReturnType<typeof buildApp>;
 }
 
-function harness(t: TestContext, engine: Engine): Harness {
+function harness(t: TestContext, engine: Engine & { calls?: string[] }, cache: CacheAdmin = fakeCache(engine.calls ?? [])): Harness {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'btfd-'));
   t.after(() => fs.rmSync(home, { recursive: true, force: true }));
   const config = resolveConfig({ env: { BTFD_HOME: home }, flags: { workers: 3 }, file: null });
@@ -95,8 +102,9 @@ function harness(t: TestContext, engine: Engine): Harness {
   };
   const logger = pino({ level: 'silent' });
   const events = createEventBus<WatchEvent>();
-  const watch = createWatchManager({ engine, logger, settleMs: 50, rescanMs: 0, ignoredDirs: [], publish: (e) => events.publish(e) });
-  const app = buildApp({ config, engine, watch, events, logger, runtime, now: () => 11_000 });
+  const registry = { put: () => undefined, remove: () => false, list: () => [] } satisfies TreeRegistry;
+  const watch = createWatchManager({ engine, registry, logger, settleMs: 50, rescanMs: 0, ignoredDirs: [], publish: (e) => events.publish(e) });
+  const app = buildApp({ config, engine, cache, watch, events, logger, runtime, now: () => 11_000 });
   t.after(() => app.close());
   return { config, runtime, app };
 }
@@ -133,7 +141,8 @@ test('GET /v1/status reports runtime, cache and pool; a broken cache is reported
   assert.equal(status.eventSubscribers, 0);
   assert.equal(status.idleTimeoutMs, 60_000);
 
-  const broken = harness(t, fakeEngine({ cacheStats: () => { throw new BtfdError('BTFD_ERR_CACHE_UNAVAILABLE', 'db locked'); } }));
+  const brokenCache = { ...fakeCache([]), stats: () => { throw new BtfdError('BTFD_ERR_CACHE_UNAVAILABLE', 'db locked'); } };
+  const broken = harness(t, fakeEngine(), brokenCache);
   const res = await broken.app.inject({ method: 'GET', url: '/v1/status' });
   assert.equal(res.statusCode, 200);
   assert.equal(res.json().cache, null);

@@ -10,7 +10,9 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { btfIdsNeedLookups, parseBtfIdsLayout, pristineBtfIds, resolveBtfIds, type BtfIdsSource } from '../../daemon/btf/btf-ids.js';
 import type { NameLookup } from '../../daemon/btf/btf-names.js';
-import { digestModule, readBtfIdsSource, readSections } from '../../daemon/engine/elf.js';
+import { digestModule } from '../../daemon/elf/elf-digest.js';
+import { readSections } from '../../daemon/elf/elf-file.js';
+import { readBtfIdsSource } from '../../daemon/elf/elf-symbols.js';
 import { moduleDigestOptions, splitLookup, viewOf, type BaseView } from '../../daemon/engine/module-btf-ids.js';
 import { BTF_IDS_DATA, DEBIAN_61_DATA } from '../helpers/test-data.js';
 

@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sameTypesUpToOrder } from '../../daemon/engine/btf.js';
+import { sameTypesUpToOrder } from '../../daemon/btf/btf-compare.js';
 import { DEBIAN_61_DATA } from '../helpers/test-data.js';
 import { test, type TestContext } from 'node:test';
 import { BtfdError, type ErrorCode } from '../../shared/errors.js';
-import {
-  digestModule, installSections, readElfLayout, readSections, type DigestOptions, type ElfLayout, type ElfSection,
-} from '../../daemon/engine/elf.js';
+import { digestModule, type DigestOptions } from '../../daemon/elf/elf-digest.js';
+import { readElfLayout, readSections, type ElfLayout, type ElfSection } from '../../daemon/elf/elf-file.js';
+import { installSections } from '../../daemon/elf/elf-install.js';
 import { moduleDigestOptions } from '../../daemon/engine/module-btf-ids.js';
 
 const DATA = DEBIAN_61_DATA;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { flagsForPaholeVersion, normalizePaholeFlags, resolvePaholeFlags } from '../../daemon/engine/pahole-flags.js';
 import { parsePaholeVersion, resolvePaholeTool } from '../../daemon/engine/pahole-tool.js';
-import { tempDir } from '../helpers/engine-harness.js';
+import { execFileAsync, tempDir } from '../helpers/engine-harness.js';
 import { KBUILD_612 } from '../helpers/test-data.js';
 
 /** kbuild 6.12's --btf_features list for pahole >= 1.26 (scripts/Makefile.btf). */
@@ -58,11 +58,27 @@ test('a kernel tree is asked through its own scripts/pahole-flags.sh, with PAHOL
   assert.deepEqual(plain, { flags: normalizePaholeFlags(flagsForPaholeVersion(124)), source: 'pahole-version-table' });
 });
 
-test('pahole identity covers the binary and its encoding libraries', async () => {
+test('pahole identity covers the binary and its encoding libraries', async (t) => {
   const tool = await resolvePaholeTool('pahole', process.env.PATH);
   assert.match(tool.identity, /^[0-9a-f]{64}$/);
   assert.equal(tool.versionNumber, 124);
   await assert.rejects(resolvePaholeTool('/nonexistent/pahole', process.env.PATH), { code: 'BTFD_ERR_TOOL_PAHOLE_MISSING' });
+
+  // The same binary loading another libbpf (a copy with one byte more, found first through
+  // LD_LIBRARY_PATH, as an upgraded library would be) is another tool.
+  const libbpf = (await execFileAsync('ldd', [tool.path])).stdout.match(/libbpf\.so\.1 => (\S+)/)?.[1];
+  assert.ok(libbpf, 'pahole loads libbpf');
+  const libDir = tempDir(t);
+  writeFileSync(path.join(libDir, 'libbpf.so.1'), Buffer.concat([readFileSync(libbpf), Buffer.from([0])]));
+  const saved = process.env.LD_LIBRARY_PATH;
+  process.env.LD_LIBRARY_PATH = libDir;
+  t.after(() => {
+    if (saved === undefined) delete process.env.LD_LIBRARY_PATH;
+    else process.env.LD_LIBRARY_PATH = saved;
+  });
+  const relinked = await resolvePaholeTool('pahole', process.env.PATH);
+  assert.equal(relinked.version, tool.version, 'still the same pahole binary and version');
+  assert.notEqual(relinked.identity, tool.identity, 'another libbpf is another identity');
 });
 
 test("a 6.6+ tree's flags come from its real scripts/Makefile.btf, for each pahole, and fall back when it fails", async (t) => {

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { BtfdError } from '../../shared/errors.js';
-import { openStore, type ActionMeta, type Store, type StoreOptions } from '../../daemon/store/store.js';
+import type { ActionMeta } from '../../daemon/store/artifact-cache.js';
+import { openStore, type Store, type StoreOptions } from '../../daemon/store/store.js';
 import { SCHEMA_VERSION } from '../../daemon/store/schema.js';
 
 function tempDir(t: TestContext): string {
@@ -42,6 +43,8 @@ function artifact(seed: number, size = 1000): Buffer {
 }
 
 const OUTPUTS_DIGEST = 'o'.repeat(64);
+/** The size limit stats are reported against (the default). */
+const MAX_BYTES = 2 * 1024 * 1024 * 1024;
 
 /** What the engine records with an artifact (the values do not matter to the store). */
 function meta(costMs: number): ActionMeta {
@@ -57,27 +60,29 @@ function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
   });
 }
 
-test('an artifact round-trips through the action cache and the blob dir', (t) => {
+test('an artifact round-trips through the action cache and the blob dir', async (t) => {
   const { store, dir, clock } = setup(t);
   const data = artifact(1);
-  const digest = store.putArtifact('key-1', data, meta(150));
+  const digest = await store.artifacts.put('key-1', data, meta(150));
   assert.equal(digest, sha(data));
   assert.deepEqual(fs.readFileSync(blobFile(dir, digest)), data);
 
   clock.ms += 10;
-  assert.deepEqual(store.getAction('key-1'), { artifactDigest: digest, outputsDigest: OUTPUTS_DIGEST, costMs: 150 });
-  assert.deepEqual(store.readBlob(digest), data);
-  assert.equal(store.getAction('key-2'), null);
+  assert.deepEqual(await store.artifacts.lookup('key-1'), { artifactDigest: digest, outputsDigest: OUTPUTS_DIGEST, costMs: 150 });
+  assert.deepEqual(await store.artifacts.read(digest), data);
+  assert.equal(await store.artifacts.lookup('key-2'), null);
 
   // The same bytes under another key share one immutable blob file.
   const inode = fs.statSync(blobFile(dir, digest)).ino;
-  assert.equal(store.putArtifact('key-2', Buffer.from(data), meta(90)), digest);
+  assert.equal(await store.artifacts.put('key-2', Buffer.from(data), meta(90)), digest);
   assert.equal(fs.statSync(blobFile(dir, digest)).ino, inode);
 
-  store.recordHit(150);
-  store.recordHit(90.4);
-  store.recordMiss();
-  const stats = store.stats();
+  store.counters.add('hits');
+  store.counters.add('saved_ms', 150);
+  store.counters.add('hits');
+  store.counters.add('saved_ms', 90.4);
+  store.counters.add('misses');
+  const stats = store.stats(MAX_BYTES);
   assert.deepEqual(
     { entries: stats.entries, blobs: stats.blobs, bytes: stats.bytes, hits: stats.hits, misses: stats.misses, savedMs: stats.savedMs },
     { entries: 2, blobs: 1, bytes: 1000, hits: 2, misses: 1, savedMs: 240 },
@@ -85,75 +90,75 @@ test('an artifact round-trips through the action cache and the blob dir', (t) =>
   assert.equal(stats.maxBytes, 2 * 1024 * 1024 * 1024);
 });
 
-test('readBlob drops a blob whose file was corrupted on disk, and the rows naming it', (t) => {
+test('readBlob drops a blob whose file was corrupted on disk, and the rows naming it', async (t) => {
   const { store, dir } = setup(t);
   const data = artifact(2);
-  const digest = store.putArtifact('k', data, meta(10));
-  store.putArtifact('k-same-bytes', data, meta(10));
+  const digest = await store.artifacts.put('k', data, meta(10));
+  await store.artifacts.put('k-same-bytes', data, meta(10));
   const file = blobFile(dir, digest);
   const bytes = fs.readFileSync(file);
   bytes[500] = (bytes[500] ?? 0) ^ 0x01;
   fs.writeFileSync(file, bytes);
 
-  assert.equal(store.readBlob(digest), null);
+  assert.equal(await store.artifacts.read(digest), null);
   assert.equal(fs.existsSync(file), false);
-  assert.equal(store.getAction('k'), null);
-  assert.equal(store.getAction('k-same-bytes'), null);
-  const stats = store.stats();
+  assert.equal(await store.artifacts.lookup('k'), null);
+  assert.equal(await store.artifacts.lookup('k-same-bytes'), null);
+  const stats = store.stats(MAX_BYTES);
   assert.equal(stats.corrupt, 1);
   assert.equal(stats.blobs, 0);
   assert.equal(stats.entries, 0);
 
   // Regenerating stores it again.
-  assert.equal(store.putArtifact('k', data, meta(10)), digest);
-  assert.deepEqual(store.readBlob(digest), data);
+  assert.equal(await store.artifacts.put('k', data, meta(10)), digest);
+  assert.deepEqual(await store.artifacts.read(digest), data);
 });
 
-test('readBlob treats a missing blob file as a miss and drops its rows', (t) => {
+test('readBlob treats a missing blob file as a miss and drops its rows', async (t) => {
   const { store, dir } = setup(t);
-  const digest = store.putArtifact('k', artifact(3), meta(10));
+  const digest = await store.artifacts.put('k', artifact(3), meta(10));
   fs.unlinkSync(blobFile(dir, digest));
-  assert.equal(store.readBlob(digest), null);
-  assert.equal(store.getAction('k'), null);
-  assert.equal(store.stats().missing, 1);
+  assert.equal(await store.artifacts.read(digest), null);
+  assert.equal(await store.artifacts.lookup('k'), null);
+  assert.equal(store.stats(MAX_BYTES).missing, 1);
   // Not a digest: never touches the filesystem.
-  assert.equal(store.readBlob('../../cache.db'), null);
+  assert.equal(await store.artifacts.read('../../cache.db'), null);
 });
 
-test('gc evicts least recently used actions first and stops at the limit', (t) => {
-  const { store, dir, clock } = setup(t, { maxBytes: 2000 });
+test('gc evicts least recently used actions first and stops at the limit', async (t) => {
+  const { store, dir, clock } = setup(t);
   clock.ms = 1000;
-  const a = store.putArtifact('a', artifact(10), meta(1));
+  const a = await store.artifacts.put('a', artifact(10), meta(1));
   clock.ms = 2000;
-  const b = store.putArtifact('b', artifact(11), meta(1));
+  const b = await store.artifacts.put('b', artifact(11), meta(1));
   clock.ms = 3000;
-  const c = store.putArtifact('c', artifact(12), meta(1));
+  const c = await store.artifacts.put('c', artifact(12), meta(1));
   clock.ms = 4000;
-  assert.ok(store.getAction('a')); // a is now the most recently used
+  await store.artifacts.touch('a'); // a is now the most recently used
 
-  assert.deepEqual(store.gc(), { removedEntries: 1, removedBytes: 1000 });
-  assert.equal(store.getAction('b'), null);
+  assert.deepEqual(store.artifacts.gc(2000), { removedEntries: 1, removedBytes: 1000 });
+  assert.equal(await store.artifacts.lookup('b'), null);
   assert.equal(fs.existsSync(blobFile(dir, b)), false);
-  assert.ok(store.readBlob(a));
-  assert.ok(store.readBlob(c));
-  assert.equal(store.stats().bytes, 2000);
-  assert.deepEqual(store.gc(), { removedEntries: 0, removedBytes: 0 });
+  assert.ok(await store.artifacts.read(a));
+  assert.ok(await store.artifacts.read(c));
+  assert.equal(store.stats(MAX_BYTES).bytes, 2000);
+  assert.deepEqual(store.artifacts.gc(2000), { removedEntries: 0, removedBytes: 0 });
 
-  // c (used at 3000) goes before a (used at 4000; the getAction above bumped it).
-  assert.deepEqual(store.gc(1000), { removedEntries: 1, removedBytes: 1000 });
-  assert.equal(store.getAction('c'), null);
-  assert.ok(store.getAction('a'));
+  // c (used at 3000) goes before a (used at 4000; the touch above bumped it).
+  assert.deepEqual(store.artifacts.gc(1000), { removedEntries: 1, removedBytes: 1000 });
+  assert.equal(await store.artifacts.lookup('c'), null);
+  assert.ok(await store.artifacts.lookup('a'));
 });
 
-test('gc keeps a blob another action still uses, and removes orphan blob files', (t) => {
+test('gc keeps a blob another action still uses, and removes orphan blob files', async (t) => {
   const { store, dir, clock } = setup(t);
   const shared = artifact(20);
   clock.ms = 1;
-  const digest = store.putArtifact('old', shared, meta(1));
+  const digest = await store.artifacts.put('old', shared, meta(1));
   clock.ms = 2;
-  store.putArtifact('new', shared, meta(1));
+  await store.artifacts.put('new', shared, meta(1));
   clock.ms = 3;
-  const other = store.putArtifact('other', artifact(21, 500), meta(1));
+  const other = await store.artifacts.put('other', artifact(21, 500), meta(1));
 
   const orphanData = artifact(22, 300);
   const orphan = sha(orphanData);
@@ -162,22 +167,21 @@ test('gc keeps a blob another action still uses, and removes orphan blob files',
 
   // Limit 1200: the orphan goes; then 'old' is evicted but its blob stays (still used by 'new'),
   // then 'new' goes with the blob, leaving 500 bytes.
-  const result = store.gc(1200);
+  const result = store.artifacts.gc(1200);
   assert.deepEqual(result, { removedEntries: 2, removedBytes: 1300 });
   assert.equal(fs.existsSync(blobFile(dir, orphan)), false);
   assert.equal(fs.existsSync(blobFile(dir, digest)), false);
-  assert.ok(store.readBlob(other));
+  assert.ok(await store.artifacts.read(other));
 
-  assert.deepEqual(store.gc(0), { removedEntries: 1, removedBytes: 500 });
-  assert.deepEqual([store.stats().entries, store.stats().blobs, store.stats().bytes], [0, 0, 0]);
-  expectCode(() => store.gc(-1), 'BTFD_ERR_CONFIG_INVALID', /maxBytes/);
+  assert.deepEqual(store.artifacts.gc(0), { removedEntries: 1, removedBytes: 500 });
+  assert.deepEqual([store.stats(MAX_BYTES).entries, store.stats(MAX_BYTES).blobs, store.stats(MAX_BYTES).bytes], [0, 0, 0]);
 });
 
-test('verify finds corrupt and missing blobs and orphan files, and removes them', (t) => {
+test('verify finds corrupt and missing blobs and orphan files, and removes them', async (t) => {
   const { store, dir, clock } = setup(t);
-  const good = store.putArtifact('good', artifact(30), meta(1));
-  const bad = store.putArtifact('bad', artifact(31), meta(1));
-  const gone = store.putArtifact('gone', artifact(32), meta(1));
+  const good = await store.artifacts.put('good', artifact(30), meta(1));
+  const bad = await store.artifacts.put('bad', artifact(31), meta(1));
+  const gone = await store.artifacts.put('gone', artifact(32), meta(1));
   fs.writeFileSync(blobFile(dir, bad), Buffer.alloc(1000));
   fs.unlinkSync(blobFile(dir, gone));
   const orphanData = artifact(33);
@@ -193,76 +197,78 @@ test('verify finds corrupt and missing blobs and orphan files, and removes them'
   const old = new Date(clock.ms - 60 * 60 * 1000);
   fs.utimesSync(staleTemp, old, old);
 
-  const result = store.verify();
+  const result = store.artifacts.verify();
   assert.deepEqual(result, { checked: 3, corrupt: [bad], missing: [gone], orphans: 2 });
   assert.equal(fs.existsSync(blobFile(dir, bad)), false);
   assert.equal(fs.existsSync(blobFile(dir, orphan)), false);
   assert.equal(fs.existsSync(staleTemp), false);
   assert.equal(fs.existsSync(freshTemp), true);
-  assert.equal(store.getAction('bad'), null);
-  assert.equal(store.getAction('gone'), null);
-  assert.ok(store.readBlob(good));
-  const stats = store.stats();
+  assert.equal(await store.artifacts.lookup('bad'), null);
+  assert.equal(await store.artifacts.lookup('gone'), null);
+  assert.ok(await store.artifacts.read(good));
+  const stats = store.stats(MAX_BYTES);
   assert.deepEqual([stats.entries, stats.blobs, stats.corrupt, stats.missing], [1, 1, 1, 1]);
-  assert.deepEqual(store.verify(), { checked: 1, corrupt: [], missing: [], orphans: 0 });
+  assert.deepEqual(store.artifacts.verify(), { checked: 1, corrupt: [], missing: [], orphans: 0 });
 });
 
-test('everything persists across close and reopen', (t) => {
+test('everything persists across close and reopen', async (t) => {
   const { store, dir, clock } = setup(t);
   const data = artifact(40);
-  const digest = store.putArtifact('k', data, meta(77));
-  store.recordHit(77);
-  store.recordMiss();
-  const stat = { dev: 5, ino: 6, size: 7, mtimeNs: 1_700_000_000_123_456_789n, ctimeNs: 1_700_000_000_987_654_321n };
+  const digest = await store.artifacts.put('k', data, meta(77));
+  store.counters.add('hits');
+  store.counters.add('saved_ms', 77);
+  store.counters.add('misses');
+  const stat = { dev: 5n, ino: 6n, size: 7n, mtimeNs: 1_700_000_000_123_456_789n, ctimeNs: 1_700_000_000_987_654_321n };
   clock.ms = 1_800_000_000_000; // well after the file's times, so the entry is trusted
-  store.recordFile('/m.ko', stat, { contentDigest: 'c1', outputsDigest: null });
-  store.recordModule({ path: '/t/a.ko', key: 'k', inputs: { base: 'b1', module: 'm1' }, outcome: 'restore', reason: 'base changed', updatedMs: 123 });
+  store.statCache.record('/m.ko', stat, { contentDigest: 'c1', outputsDigest: null });
+  store.modules.put({ path: '/t/a.ko', key: 'k', inputs: { base: 'b1', module: 'm1' }, outcome: 'restore', reason: 'base changed', updatedMs: 123 });
   store.close();
   store.close(); // idempotent
-  expectCode(() => store.stats(), 'BTFD_ERR_CACHE_UNAVAILABLE', /closed/);
+  expectCode(() => store.stats(MAX_BYTES), 'BTFD_ERR_CACHE_UNAVAILABLE', /closed/);
 
   const again = openStore({ dir, now: () => clock.ms + 10_000 });
   t.after(() => again.close());
-  assert.deepEqual(again.getAction('k'), { artifactDigest: digest, outputsDigest: OUTPUTS_DIGEST, costMs: 77 });
-  assert.deepEqual(again.readBlob(digest), data);
-  assert.deepEqual(again.lookupFile('/m.ko', stat), { contentDigest: 'c1', outputsDigest: null });
-  assert.deepEqual(again.getModule('/t/a.ko'), {
+  assert.deepEqual(await again.artifacts.lookup('k'), { artifactDigest: digest, outputsDigest: OUTPUTS_DIGEST, costMs: 77 });
+  assert.deepEqual(await again.artifacts.read(digest), data);
+  assert.deepEqual(again.statCache.lookup('/m.ko', stat), { contentDigest: 'c1', outputsDigest: null });
+  assert.deepEqual(again.modules.get('/t/a.ko'), {
     path: '/t/a.ko', key: 'k', inputs: { base: 'b1', module: 'm1' }, outcome: 'restore', reason: 'base changed', updatedMs: 123,
   });
-  const stats = again.stats();
+  const stats = again.stats(MAX_BYTES);
   assert.deepEqual([stats.hits, stats.misses, stats.savedMs, stats.files], [1, 1, 77, 1]);
 });
 
-test('module records: upsert, lookup and listing by path prefix', (t) => {
+test('module records: upsert, lookup and listing by path prefix', async (t) => {
   const { store } = setup(t);
   const rec = (p: string, outcome: string) => ({ path: p, key: `key:${p}`, inputs: { module: p }, outcome, reason: 'r', updatedMs: 1 });
-  store.recordModule(rec('/tree/b/y.ko', 'fresh'));
-  store.recordModule(rec('/tree/a/x.ko', 'regenerate'));
-  store.recordModule(rec('/tree2/z.ko', 'fresh'));
-  store.recordModule(rec('/tree/a/x.ko', 'restore'));
-  store.recordModule(rec('/tr%e_/q.ko', 'fresh'));
-  assert.equal(store.getModule('/tree/a/x.ko')?.outcome, 'restore');
-  assert.equal(store.getModule('/nope.ko'), null);
-  assert.deepEqual(store.listModules('/tree/').map((m) => m.path), ['/tree/a/x.ko', '/tree/b/y.ko']);
-  assert.deepEqual(store.listModules('/tr%e_/').map((m) => m.path), ['/tr%e_/q.ko']);
-  assert.equal(store.listModules().length, 4);
+  store.modules.put(rec('/tree/b/y.ko', 'fresh'));
+  store.modules.put(rec('/tree/a/x.ko', 'regenerate'));
+  store.modules.put(rec('/tree2/z.ko', 'fresh'));
+  store.modules.put(rec('/tree/a/x.ko', 'restore'));
+  store.modules.put(rec('/tr%e_/q.ko', 'fresh'));
+  assert.equal(store.modules.get('/tree/a/x.ko')?.outcome, 'restore');
+  assert.equal(store.modules.get('/nope.ko'), null);
+  assert.deepEqual(store.modules.list('/tree/').map((m) => m.path), ['/tree/a/x.ko', '/tree/b/y.ko']);
+  assert.deepEqual(store.modules.list('/tr%e_/').map((m) => m.path), ['/tr%e_/q.ko']);
+  assert.equal(store.modules.list().length, 4);
 });
 
-test('clear removes every row and blob file', (t) => {
+test('clear removes every row and blob file', async (t) => {
   const { store, dir } = setup(t);
-  const digest = store.putArtifact('k', artifact(50), meta(1));
-  store.recordHit(1);
-  store.recordFile('/f', { dev: 1, ino: 1, size: 1, mtimeNs: 1n, ctimeNs: 1n }, { contentDigest: 'c', outputsDigest: 'o' });
-  store.recordModule({ path: '/m.ko', key: 'k', inputs: {}, outcome: 'fresh', reason: '', updatedMs: 1 });
+  const digest = await store.artifacts.put('k', artifact(50), meta(1));
+  store.counters.add('hits');
+  store.counters.add('saved_ms', 1);
+  store.statCache.record('/f', { dev: 1n, ino: 1n, size: 1n, mtimeNs: 1n, ctimeNs: 1n }, { contentDigest: 'c', outputsDigest: 'o' });
+  store.modules.put({ path: '/m.ko', key: 'k', inputs: {}, outcome: 'fresh', reason: '', updatedMs: 1 });
   store.clear();
   assert.equal(fs.existsSync(blobFile(dir, digest)), false);
-  assert.equal(store.getAction('k'), null);
-  assert.equal(store.getModule('/m.ko'), null);
-  const stats = store.stats();
+  assert.equal(await store.artifacts.lookup('k'), null);
+  assert.equal(store.modules.get('/m.ko'), null);
+  const stats = store.stats(MAX_BYTES);
   assert.deepEqual([stats.entries, stats.blobs, stats.bytes, stats.files, stats.hits], [0, 0, 0, 0, 0]);
 });
 
-test('a database from a newer schema version is refused', (t) => {
+test('a database from a newer schema version is refused', async (t) => {
   const dir = tempDir(t);
   openStore({ dir }).close();
   const db = new Database(path.join(dir, 'cache.db'));
@@ -272,7 +278,7 @@ test('a database from a newer schema version is refused', (t) => {
   expectCode(() => openStore({ dir }), 'BTFD_ERR_CACHE_UNAVAILABLE', new RegExp(`schema version ${SCHEMA_VERSION + 1}.*newer`));
 });
 
-test('a garbage cache.db is reported as an unavailable cache, with the cause', (t) => {
+test('a garbage cache.db is reported as an unavailable cache, with the cause', async (t) => {
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'cache.db'), Buffer.alloc(8192, 0x5a));
   assert.throws(() => openStore({ dir }), (err: unknown) => {
@@ -286,45 +292,46 @@ test('a garbage cache.db is reported as an unavailable cache, with the cause', (
   const notDir = path.join(dir, 'file');
   fs.writeFileSync(notDir, '');
   expectCode(() => openStore({ dir: notDir }), 'BTFD_ERR_CACHE_UNAVAILABLE');
-  expectCode(() => openStore({ dir: path.join(dir, 'x'), maxBytes: 1.5 }), 'BTFD_ERR_CONFIG_INVALID', /options\.maxBytes/);
 });
 
-test('two stores on one dir (as a daemon and a CLI would) share the cache', (t) => {
+test('two stores on one dir (as a daemon and a CLI would) share the cache', async (t) => {
   const { store: first, dir } = setup(t);
   const second = openStore({ dir });
   t.after(() => second.close());
 
-  const one = first.putArtifact('one', artifact(60), meta(5));
-  const two = second.putArtifact('two', artifact(61), meta(6));
-  assert.deepEqual(second.getAction('one'), { artifactDigest: one, outputsDigest: OUTPUTS_DIGEST, costMs: 5 });
-  assert.deepEqual(first.readBlob(two), artifact(61));
-  first.recordHit(5);
-  second.recordHit(6);
-  assert.equal(first.stats().hits, 2);
+  const one = await first.artifacts.put('one', artifact(60), meta(5));
+  const two = await second.artifacts.put('two', artifact(61), meta(6));
+  assert.deepEqual(await second.artifacts.lookup('one'), { artifactDigest: one, outputsDigest: OUTPUTS_DIGEST, costMs: 5 });
+  assert.deepEqual(await first.artifacts.read(two), artifact(61));
+  first.counters.add('hits');
+  first.counters.add('saved_ms', 5);
+  second.counters.add('hits');
+  second.counters.add('saved_ms', 6);
+  assert.equal(first.stats(MAX_BYTES).hits, 2);
 
   // Another real process writes while both stores hold the database open.
   const storeJs = new URL('../../daemon/store/store.js', import.meta.url).href;
   const script = `
     import { openStore } from ${JSON.stringify(storeJs)};
     const store = openStore({ dir: ${JSON.stringify(dir)} });
-    const digest = store.putArtifact('child', Buffer.from('from the child'), { outputsDigest: 'o'.repeat(64), inputs: { tool: 't', flags: 'f', base: 'b', module: 'm' }, costMs: 9 });
-    store.recordMiss();
+    const digest = await store.artifacts.put('child', Buffer.from('from the child'), { outputsDigest: 'o'.repeat(64), inputs: { tool: 't', flags: 'f', base: 'b', module: 'm' }, costMs: 9 });
+    store.counters.add('misses');
     store.close();
     process.stdout.write(digest);
   `;
   const childDigest = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
-  assert.equal(first.getAction('child')?.artifactDigest, childDigest);
-  assert.deepEqual(second.readBlob(childDigest), Buffer.from('from the child'));
-  assert.equal(first.stats().misses, 1);
+  assert.equal((await first.artifacts.lookup('child'))?.artifactDigest, childDigest);
+  assert.deepEqual(await second.artifacts.read(childDigest), Buffer.from('from the child'));
+  assert.equal(first.stats(MAX_BYTES).misses, 1);
 
-  second.gc(0);
-  assert.equal(first.getAction('one'), null);
-  assert.equal(first.stats().entries, 0);
+  second.artifacts.gc(0);
+  assert.equal(await first.artifacts.lookup('one'), null);
+  assert.equal(first.stats(MAX_BYTES).entries, 0);
 });
 
-test('the cache dir, blob dirs and files are private', (t) => {
+test('the cache dir, blob dirs and files are private', async (t) => {
   const { store, dir } = setup(t);
-  const digest = store.putArtifact('k', artifact(70), meta(1));
+  const digest = await store.artifacts.put('k', artifact(70), meta(1));
   const mode = (p: string) => fs.statSync(p).mode & 0o777;
   assert.equal(mode(dir), 0o700);
   assert.equal(mode(path.join(dir, 'cas')), 0o700);
@@ -333,7 +340,7 @@ test('the cache dir, blob dirs and files are private', (t) => {
   assert.equal(mode(path.join(dir, 'cache.db')), 0o600);
   assert.equal(mode(path.join(dir, 'cache.db-wal')), 0o600);
   assert.deepEqual(
-    fs.readdirSync(path.dirname(blobFile(dir, digest))).filter((n) => n.startsWith('.tmp-')),
+    fs.readdirSync(path.dirname(blobFile(dir, digest))).filter((n) => n.startsWith('.tmp-') || n.includes('.btfd-')),
     [],
     'no temp file left behind',
   );

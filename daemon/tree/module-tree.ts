@@ -1,12 +1,12 @@
 /**
- * A tree of modules: a kernel build dir, or any dir with a base and `.ko` files.
+ * A tree of modules: a kernel build dir, or any dir with a base and `.ko` files. The engine builds
+ * trees and the watcher watches them; both take their layout from here.
  */
 import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { BtfdError } from '../../shared/errors.js';
+import { isAtomicTempFile } from '../fs/atomic-file.js';
 
-/** Temp files btfd's atomic writes leave behind only when the process died mid-write. */
-const BTFD_TEMP_FILE = /^\..+\.btfd-[^.]+\.tmp$/;
 /** Age after which such a temp file surely belongs to no running write. */
 const STALE_TEMP_FILE_MS = 10 * 60 * 1000;
 /** Directories that never hold modules of the tree (the watcher skips them too). */
@@ -38,7 +38,7 @@ export async function findModules(dir: string, nowMs: number = Date.now()): Prom
         if (!SKIPPED_DIRS.has(entry.name)) pending.push(full);
       } else if (entry.isFile() && entry.name.endsWith('.ko')) {
         modules.push(full);
-      } else if (entry.isFile() && BTFD_TEMP_FILE.test(entry.name)) {
+      } else if (entry.isFile() && isAtomicTempFile(entry.name)) {
         await removeIfStale(full, nowMs);
       }
     }

@@ -1,0 +1,123 @@
+/**
+ * The executor carries plans out, one module at a time per file: under the module's lock it
+ * re-plans if the file changed since planning, gets the artifact from the plan's action step
+ * (falling back to regenerating when a step cannot deliver, and re-planning when the module is
+ * rewritten under pahole), installs it atomically, and records what happened. It is the only part
+ * of the engine that writes modules.
+ *
+ * Order of writes for a regenerated module: blob → action row (the commit point) → module. A crash
+ * anywhere leaves either the old module or the new one, and a cache that is consistent.
+ */
+import { stat } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { ModuleResult } from '../../shared/build-types.js';
+import { codeOf } from '../../shared/errors.js';
+import { outcomeOf, type ModuleOutcome } from '../../shared/module-actions.js';
+import { installSections } from '../elf/elf-install.js';
+import { sameStamp, stampOf } from '../fs/file-stamp.js';
+import type { Store } from '../store/store.js';
+import type { TreeContext } from './context.js';
+import { createKeyedLock } from './keyed-lock.js';
+import type { OwnWrites } from './own-writes.js';
+import type { ModulePlan } from './planner.js';
+import type { ActionSteps, StoredArtifact } from './steps/action-step.js';
+
+/** How many times a module rewritten under a build is re-planned before it fails. */
+const MAX_REPLANS = 3;
+
+/** Which of an artifact's sections an install writes: all, or only what pahole itself writes. */
+export type InstallScope = 'artifact' | 'pahole';
+const PAHOLE_SECTIONS: ReadonlySet<string> = new Set(['.BTF', '.BTF.base']);
+
+export interface ExecutorOptions {
+  readonly store: Store;
+  readonly steps: ActionSteps;
+  /** Plan a module afresh (after it changed). */
+  readonly replan: (ctx: TreeContext, modulePath: string) => Promise<ModulePlan>;
+  readonly ownWrites: OwnWrites;
+  readonly log: Logger;
+}
+
+/** A plan's artifact, with the plan it was finally produced for. */
+export interface Produced {
+  readonly plan: ModulePlan;
+  readonly stored: StoredArtifact;
+  readonly outcome: ModuleOutcome;
+}
+
+export interface Executor {
+  /** Carry out a plan: install its artifact (or nothing, when fresh) and record the outcome. */
+  execute(ctx: TreeContext, plan: ModulePlan, scope?: InstallScope): Promise<ModuleResult>;
+  /** The artifact a plan needs, without installing it (the drop-in's detached output). */
+  produce(ctx: TreeContext, plan: ModulePlan): Promise<Produced>;
+  /** Run work under a module's lock. */
+  withFileLock<T>(modulePath: string, work: () => Promise<T>): Promise<T>;
+}
+
+export function createExecutor(options: ExecutorOptions): Executor {
+  const { store, steps, log } = options;
+  const fileLock = createKeyedLock();
+
+  async function produce(ctx: TreeContext, planned: ModulePlan): Promise<Produced> {
+    let plan = planned;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // A fresh module still needs its artifact when the output goes elsewhere (detached).
+        const action = plan.action === 'fresh' ? 'restore' : plan.action;
+        const stored = await steps[action].run(ctx, plan);
+        if (stored) return { plan, stored, outcome: outcomeOf(action) };
+        return { plan, stored: (await steps.regenerate.run(ctx, plan))!, outcome: 'regenerated' };
+      } catch (err) {
+        if (codeOf(err) !== 'BTFD_ERR_MODULE_CHANGED' || attempt >= MAX_REPLANS) throw err;
+        log.info({ module: plan.path, attempt }, 'module changed under its regeneration; re-planning');
+        plan = await options.replan(ctx, plan.path);
+      }
+    }
+  }
+
+  async function install(plan: ModulePlan, stored: StoredArtifact, scope: InstallScope): Promise<void> {
+    const sections = scope === 'artifact' ? stored.artifact.sections : new Map([...stored.artifact.sections].filter(([name]) => PAHOLE_SECTIONS.has(name)));
+    await installSections(plan.path, sections);
+    const after = stampOf(await stat(plan.path, { bigint: true }));
+    options.ownWrites.note(plan.path, after);
+    // A partial install leaves outputs btfd did not write: the next plan hashes them.
+    if (scope === 'artifact') store.statCache.record(plan.path, after, { contentDigest: plan.inputs.module, outputsDigest: stored.outputsDigest });
+  }
+
+  return {
+    produce,
+    withFileLock: (modulePath, work) => fileLock.withLock(modulePath, work),
+    execute(ctx, planned, scope = 'artifact') {
+      const started = performance.now();
+      return fileLock.withLock(planned.path, async () => {
+        let plan = planned;
+        const current = stampOf(await stat(plan.path, { bigint: true }));
+        if (!sameStamp(current, plan.stamp)) plan = await options.replan(ctx, plan.path);
+        let outcome: ModuleOutcome = 'fresh';
+        let reason = plan.reason;
+        if (plan.action === 'fresh') {
+          await store.artifacts.touch(plan.key);
+        } else {
+          const produced = await produce(ctx, plan);
+          if (plan.action !== 'regenerate' && produced.outcome === 'regenerated') reason = 'cache entry was unusable';
+          ({ plan, outcome } = produced);
+          await install(plan, produced.stored, scope);
+          if (outcome !== 'regenerated') {
+            await store.artifacts.touch(plan.key);
+            store.counters.add('hits');
+            store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
+          }
+        }
+        store.modules.put({
+          path: plan.path,
+          key: plan.key,
+          inputs: { ...plan.inputs, basePath: ctx.base, flagsSource: ctx.flags.source },
+          outcome,
+          reason,
+          updatedMs: Date.now(),
+        });
+        return { path: plan.path, outcome, reason, ms: Math.round(performance.now() - started) };
+      });
+    },
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Gathers what the planner decides from: the module's stat and digests (through the stat cache,
+ * hashing in the worker pool on a miss), its key, the cache's entry for it and its history.
+ */
+import { stat } from 'node:fs/promises';
+import { BtfdError } from '../../shared/errors.js';
+import { lastChangeNs, stampOf, type FileStamp } from '../fs/file-stamp.js';
+import { RACY_WINDOW_NS, type FileDigests } from '../store/stat-cache.js';
+import type { ModuleRecord } from '../store/module-records.js';
+import type { Store } from '../store/store.js';
+import type { BtfIdsHints } from '../workers/module-worker-types.js';
+import { sectionsDigest } from './artifact.js';
+import { computeKey, RECIPE_SPLIT_BTF, type KeyInputs } from './cache-key.js';
+import type { TreeContext } from './context.js';
+import type { PlanInputs } from './planner.js';
+import type { WorkerPool } from './worker-pool.js';
+
+/** Recent base snapshots offered for reading a resolved `.BTF_ids` back. */
+const RECENT_BASES_OFFERED = 4;
+
+export interface ModuleInputReader {
+  /** Read a module's plan inputs; `readOnly` (explain) writes nothing, not even the stat cache. */
+  read(ctx: TreeContext, modulePath: string, readOnly?: boolean): Promise<PlanInputs>;
+  /**
+   * Where the BTF a module's resolved `.BTF_ids` was resolved against may be: its own `.BTF` on
+   * the current base, the base of its last build, or recent bases; or what btfd last installed.
+   */
+  btfIdsHints(ctx: TreeContext, previous: ModuleRecord | null): Promise<BtfIdsHints>;
+}
+
+function toBuffers(record: Record<string, Uint8Array>): Map<string, Buffer> {
+  return new Map(Object.entries(record).map(([name, bytes]) => [name, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]));
+}
+
+export function createModuleInputReader(store: Store, pool: WorkerPool): ModuleInputReader {
+  async function btfIdsHints(ctx: TreeContext, previous: ModuleRecord | null): Promise<BtfIdsHints> {
+    const digests = [ctx.baseDigest, previous?.inputs['base'], ...store.bases.list().slice(0, RECENT_BASES_OFFERED)];
+    const baseSnapshots = [...new Set(digests.filter((d): d is string => d !== undefined && store.bases.has(d)))].map((d) => store.bases.pathOf(d));
+    const last = previous ? await store.artifacts.lookup(previous.key) : null;
+    const lastBase = previous?.inputs['base'];
+    return {
+      baseSnapshots,
+      ...(last && lastBase
+        ? { previousArtifact: { blob: store.artifacts.blobPath(last.artifactDigest), digest: last.artifactDigest, baseSnapshot: store.bases.pathOf(lastBase) } }
+        : {}),
+    };
+  }
+
+  /** Content and output digests of a module, from the stat cache or by hashing in a worker. */
+  async function fileDigests(modulePath: string, stamp: FileStamp, hints: () => Promise<BtfIdsHints>, readOnly: boolean): Promise<FileDigests> {
+    const known = store.statCache.lookup(modulePath, stamp);
+    if (known) return known;
+    const result = await pool.digest({ path: modulePath, btfIds: await hints() });
+    const digests = { contentDigest: result.digest, outputsDigest: sectionsDigest(toBuffers(result.outputs)) };
+    if (!readOnly) store.statCache.record(modulePath, stamp, digests);
+    return digests;
+  }
+
+  return {
+    btfIdsHints,
+    async read(ctx, modulePath, readOnly = false) {
+      const statTakenNs = BigInt(Date.now()) * 1_000_000n;
+      const info = await stat(modulePath, { bigint: true }).catch((err: unknown) => {
+        throw new BtfdError('BTFD_ERR_MODULE_NOT_FOUND', `${modulePath} does not exist`, { cause: err });
+      });
+      const stamp = stampOf(info);
+      const previous = store.modules.get(modulePath);
+      const digests = await fileDigests(modulePath, stamp, () => btfIdsHints(ctx, previous), readOnly);
+      const inputs: KeyInputs = { recipe: RECIPE_SPLIT_BTF, tool: ctx.tool.identity, flags: ctx.flags.flags, base: ctx.baseDigest, module: digests.contentDigest };
+      const key = computeKey(inputs);
+      return {
+        path: modulePath,
+        stamp,
+        racy: lastChangeNs(stamp) >= statTakenNs - RACY_WINDOW_NS,
+        inputs,
+        key,
+        outputsDigest: digests.outputsDigest,
+        cached: await store.artifacts.lookup(key),
+        previous,
+      };
+    },
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * regenerate: pahole encodes the module in a worker (once per key, however many modules share
+ * it), `.BTF_ids` is resolved for the result, and the artifact is stored before anyone installs
+ * it. The worker answers BTFD_ERR_MODULE_CHANGED unless the module it read is the one planned, so
+ * nothing is stored under inputs it was not computed from.
+ */
+import type { Logger } from 'pino';
+import type { ArtifactCache } from '../../store/artifact-cache.js';
+import type { Counters } from '../../store/counters.js';
+import type { RegenerateTask } from '../../workers/module-worker-types.js';
+import { encodeArtifact, sectionsDigest, type Artifact } from '../artifact.js';
+import type { ModuleInputReader } from '../module-inputs.js';
+import { createSingleFlight } from '../single-flight.js';
+import type { WorkerPool } from '../worker-pool.js';
+import type { ActionStep, StoredArtifact } from './action-step.js';
+
+export interface RegenerateStepOptions {
+  readonly cache: ArtifactCache;
+  readonly counters: Counters;
+  readonly pool: WorkerPool;
+  readonly inputs: ModuleInputReader;
+  /** Private scratch dir (inside btfd's cache dir). */
+  readonly tmpRoot: string;
+  /** objcopy for pahole's LLVM_OBJCOPY, as kbuild passes it. */
+  readonly objcopy: string;
+  readonly log: Logger;
+  /** Called after a regeneration is planned and before the worker pool gets it (tests). */
+  readonly beforeRegenerate?: (modulePath: string) => Promise<void> | void;
+}
+
+/** pahole's flags as btfd runs it: without -j, whose output pahole < 1.27 does not reproduce. */
+export function paholeArgs(flags: string): string[] {
+  return flags.split(' ').filter((flag) => flag !== '' && flag !== '-j');
+}
+
+function toBuffers(record: Record<string, Uint8Array>): Map<string, Buffer> {
+  return new Map(Object.entries(record).map(([name, bytes]) => [name, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]));
+}
+
+export function createRegenerateStep(options: RegenerateStepOptions): ActionStep {
+  const flight = createSingleFlight<StoredArtifact>();
+  return {
+    run: (ctx, plan) =>
+      flight.run(plan.key, async () => {
+        const task: RegenerateTask = {
+          modulePath: plan.path,
+          stamp: plan.stamp,
+          moduleDigest: plan.inputs.module,
+          racy: plan.racy,
+          baseSnapshot: ctx.baseSnapshot,
+          btfIds: await options.inputs.btfIdsHints(ctx, plan.previous),
+          paholePath: ctx.tool.path,
+          flags: paholeArgs(ctx.flags.flags),
+          tmpRoot: options.tmpRoot,
+          objcopy: options.objcopy,
+        };
+        await options.beforeRegenerate?.(plan.path);
+        const result = await options.pool.regenerate(task);
+        for (const warning of result.warnings) options.log.warn({ module: plan.path, warning }, 'resolve_btfids warning');
+        const artifact: Artifact = { inputs: plan.inputs, sections: toBuffers(result.sections) };
+        const outputsDigest = sectionsDigest(artifact.sections)!;
+        const { tool, flags, base, module } = plan.inputs;
+        await options.cache.put(plan.key, encodeArtifact(artifact), { outputsDigest, inputs: { tool, flags, base, module }, costMs: result.ms });
+        options.counters.add('misses');
+        return { artifact, outputsDigest };
+      }),
+  };
+}

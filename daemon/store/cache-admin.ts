@@ -1,0 +1,20 @@
+/** Cache maintenance as the routes offer it: figures, LRU gc to a size limit, verify, clear. */
+import type { CacheGcResult, CacheStats, CacheVerifyResult } from '../../shared/build-types.js';
+import type { Store } from './store.js';
+
+export interface CacheAdmin {
+  stats(): CacheStats;
+  /** Evict to `maxBytes`, or to the configured limit. */
+  gc(maxBytes?: number): CacheGcResult;
+  verify(): CacheVerifyResult;
+  clear(): void;
+}
+
+export function createCacheAdmin(store: Store, maxCacheBytes: number): CacheAdmin {
+  return {
+    stats: () => store.stats(maxCacheBytes),
+    gc: (maxBytes) => store.artifacts.gc(maxBytes ?? maxCacheBytes),
+    verify: () => store.artifacts.verify(),
+    clear: () => store.clear(),
+  };
+}

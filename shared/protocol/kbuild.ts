@@ -1,0 +1,18 @@
+/** `POST /v1/kbuild/check`: is a kernel build dir ready for the btfd-pahole drop-in? */
+import { Type, type Static } from '@sinclair/typebox';
+import { AbsolutePath } from './schemas.js';
+
+export const KBUILD_CHECK_ROUTE = { method: 'POST', url: '/v1/kbuild/check' } as const;
+
+export const KbuildCheckBody = Type.Object({ dir: AbsolutePath }, { additionalProperties: false });
+export type KbuildCheckBody = Static<typeof KbuildCheckBody>;
+
+export const TreeCheckLineSchema = Type.Object({ ok: Type.Boolean(), line: Type.String() });
+export type TreeCheckLine = Static<typeof TreeCheckLineSchema>;
+
+export const KbuildCheckResponse = Type.Object({
+  checks: Type.Array(TreeCheckLineSchema),
+  /** pahole's version as 1.24 → 124; 0 when pahole could not be run. */
+  paholeVersion: Type.Integer(),
+});
+export type TreeCheck = Static<typeof KbuildCheckResponse>;
