@@ -22,7 +22,14 @@ export interface BaseView {
 
 export function viewOf(bytes: Buffer, what: string): BaseView {
   const btf = parseBtf(bytes, null, what);
-  return { btf, index: buildNameIndex(btf) };
+  // Built on first use: checking a restore's split BTF needs the base, not its names.
+  let index: NameIndex | undefined;
+  return {
+    btf,
+    get index() {
+      return (index ??= buildNameIndex(btf));
+    },
+  };
 }
 
 /**
