@@ -113,13 +113,15 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .option('--base <path>', 'base BTF: a vmlinux or a raw BTF file (default: DIR/vmlinux)')
     .option('--pahole-flags <flags>', "pahole encoding flags (default: what the tree's scripts choose)")
     .option('--json', 'print one JSON object instead of text')
+    .option('--no-relocate', 'regenerate modules cached on another base instead of relocating them')
     .addOption(noDaemon())
     .action(
-      action(async (dir: string, opts: BackendOptions & { base?: string; paholeFlags?: string; json?: boolean }) => {
+      action(async (dir: string, opts: BackendOptions & { base?: string; paholeFlags?: string; json?: boolean; relocate?: boolean }) => {
         const request: BuildRequest = {
           dir: path.resolve(dir),
           ...(opts.base ? { base: path.resolve(opts.base) } : {}),
           ...(opts.paholeFlags !== undefined ? { paholeFlags: opts.paholeFlags } : {}),
+          ...(opts.relocate === false ? { relocate: false } : {}),
         };
         const progress = opts.json ? null : createBuildProgress(io.stderr);
         let report: BuildReport;

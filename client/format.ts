@@ -55,7 +55,7 @@ export function formatExplanation(explanation: Explanation): string {
 export function formatCacheStats(stats: CacheStats): string {
   return [
     `entries  ${stats.entries} (${stats.blobs} blobs, ${formatBytes(stats.bytes)} of ${formatBytes(stats.maxBytes)})`,
-    `hits     ${stats.hits}, misses ${stats.misses}, pahole time saved ${(stats.savedMs / 1000).toFixed(1)}s`,
+    `hits     ${stats.hits}, misses ${stats.misses}, relocated ${stats.relocated}, pahole time saved ${(stats.savedMs / 1000).toFixed(1)}s`,
     `files    ${stats.files} in the stat cache`,
   ].join('\n');
 }

@@ -17,6 +17,8 @@ export interface BuildRequest {
   readonly paholeFlags?: string;
   /** Restrict the build to these modules (absolute paths); default: every `.ko` under dir. */
   readonly modules?: readonly string[];
+  /** Relocate artifacts cached on another base (default: the daemon's setting, normally on). */
+  readonly relocate?: boolean;
 }
 
 /** One module's result. */
@@ -87,7 +89,9 @@ export interface CacheStats {
   readonly maxBytes: number;
   readonly hits: number;
   readonly misses: number;
-  /** Sum of the pahole time hits avoided. */
+  /** Modules whose artifact was relocated from another base instead of encoded by pahole. */
+  readonly relocated: number;
+  /** Sum of the pahole time hits and relocations avoided. */
   readonly savedMs: number;
   /** Stat cache rows. */
   readonly files: number;

@@ -23,6 +23,8 @@ export interface TreeContext {
   readonly baseSnapshot: string;
   readonly tool: PaholeTool;
   readonly flags: ResolvedFlags;
+  /** Relocate cached artifacts from other bases (else regenerate them). */
+  readonly relocate: boolean;
 }
 
 export interface ContextOptions {
@@ -31,6 +33,8 @@ export interface ContextOptions {
   readonly pahole: string;
   /** PATH for finding pahole and running a tree's scripts. */
   readonly searchPath: string;
+  /** Whether builds relocate unless a request says otherwise. */
+  readonly relocate: boolean;
   readonly log: Logger;
 }
 
@@ -39,7 +43,7 @@ export interface ContextResolver {
    * Resolve a tree's context. `readOnly` (explain) reads the stat cache and base snapshots but
    * writes neither.
    */
-  resolve(request: { dir: string; base?: string | undefined; paholeFlags?: string | undefined }, readOnly?: boolean): Promise<TreeContext>;
+  resolve(request: { dir: string; base?: string | undefined; paholeFlags?: string | undefined; relocate?: boolean | undefined }, readOnly?: boolean): Promise<TreeContext>;
   /** sha256 of a base's `.BTF` bytes (or of a raw BTF file), through the stat cache. */
   baseDigest(basePath: string, readOnly?: boolean): Promise<string>;
 }
@@ -89,7 +93,7 @@ export function createContextResolver(options: ContextOptions): ContextResolver 
       const base = path.resolve(dir, request.base ?? defaultBase(dir));
       const [digest, tool] = await Promise.all([baseDigest(base, readOnly), resolveTool()]);
       const flags = await resolvePaholeFlags({ treeDir: dir, explicit: request.paholeFlags, tool, searchPath, log: options.log });
-      return { dir, base, baseDigest: digest, baseSnapshot: store.bases.pathOf(digest), tool, flags };
+      return { dir, base, baseDigest: digest, baseSnapshot: store.bases.pathOf(digest), tool, flags, relocate: request.relocate ?? options.relocate };
     },
   };
 }

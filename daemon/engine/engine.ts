@@ -25,7 +25,9 @@ import { createBaseViews } from './module-btf-ids.js';
 import { createOwnWrites } from './own-writes.js';
 import type { PaholeModuleRequest } from './pahole-argv.js';
 import { decide, type ModulePlan } from './planner.js';
+import { createBaseDiffs } from './base-diffs.js';
 import { createRegenerateStep } from './steps/regenerate-step.js';
+import { createRelocateStep } from './steps/relocate-step.js';
 import { createRestoreStep } from './steps/restore-step.js';
 import { createWorkerPool } from './worker-pool.js';
 
@@ -42,6 +44,8 @@ export interface EngineConfig {
   readonly searchPath?: string;
   /** objcopy pahole uses to add `.BTF` (its LLVM_OBJCOPY). */
   readonly objcopy?: string;
+  /** Relocate cached artifacts from other bases unless a request says otherwise; default true. */
+  readonly relocate?: boolean;
 }
 
 /** Points where tests step in deterministically (a file swapped at a chosen moment). */
@@ -100,7 +104,7 @@ export function createEngine(options: EngineOptions): Engine {
   const tmpRoot = path.join(store.dir, 'tmp');
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
   const pool = createWorkerPool({ workers: config.workers, logger: log });
-  const contexts = createContextResolver({ store, pahole: config.pahole, searchPath, log });
+  const contexts = createContextResolver({ store, pahole: config.pahole, searchPath, relocate: config.relocate ?? true, log });
   const inputs = createModuleInputReader(store, pool);
   const baseViews = createBaseViews(2);
   const ownWrites = createOwnWrites();
@@ -112,6 +116,9 @@ export function createEngine(options: EngineOptions): Engine {
     replan: (ctx, modulePath) => plan(ctx, modulePath),
     steps: {
       restore: createRestoreStep({ cache: store.artifacts, baseView: (snapshot) => baseViews.load(snapshot), log }),
+      relocate: createRelocateStep({
+        cache: store.artifacts, counters: store.counters, pool, diffs: createBaseDiffs(pool, store.bases), bases: store.bases, inputs, log,
+      }),
       regenerate: createRegenerateStep({
         cache: store.artifacts, counters: store.counters, pool, inputs, tmpRoot, objcopy: config.objcopy ?? 'objcopy', log,
         ...(options.hooks?.beforeRegenerate ? { beforeRegenerate: options.hooks.beforeRegenerate } : {}),

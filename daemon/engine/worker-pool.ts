@@ -5,7 +5,10 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { BtfdError } from '../../shared/errors.js';
-import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from '../workers/module-worker-types.js';
+import type { BaseDiff } from '../btf/base-diff.js';
+import type {
+  BaseDiffTask, DigestResult, DigestTask, RegenerateResult, RegenerateTask, RelocateResult, RelocateTask, WorkerOutcome,
+} from '../workers/module-worker-types.js';
 
 /** How long an idle worker thread lives before piscina ends it. */
 const WORKER_IDLE_TIMEOUT_MS = 30_000;
@@ -13,6 +16,8 @@ const WORKER_IDLE_TIMEOUT_MS = 30_000;
 export interface WorkerPool {
   digest(task: DigestTask): Promise<DigestResult>;
   regenerate(task: RegenerateTask): Promise<RegenerateResult>;
+  baseDiff(task: BaseDiffTask): Promise<BaseDiff>;
+  relocate(task: RelocateTask): Promise<RelocateResult>;
   /** Threads, tasks running, tasks waiting. */
   stats(): { size: number; busy: number; queued: number };
   /** Wait for running tasks, then end the threads. */
@@ -33,7 +38,7 @@ export function createWorkerPool(options: { readonly workers: number; readonly l
   /** Tasks submitted and not yet answered (running or queued). */
   let pending = 0;
 
-  async function run<T>(name: 'digest' | 'regenerate', task: DigestTask | RegenerateTask): Promise<T> {
+  async function run<T>(name: 'digest' | 'regenerate' | 'baseDiff' | 'relocate', task: DigestTask | RegenerateTask | BaseDiffTask | RelocateTask): Promise<T> {
     pending++;
     const result = (await pool.run(task, { name }).finally(() => pending--)) as WorkerOutcome<T>;
     if (!result.ok) throw new BtfdError(result.code, result.message);
@@ -43,6 +48,8 @@ export function createWorkerPool(options: { readonly workers: number; readonly l
   return {
     digest: (task) => run<DigestResult>('digest', task),
     regenerate: (task) => run<RegenerateResult>('regenerate', task),
+    baseDiff: (task) => run<BaseDiff>('baseDiff', task),
+    relocate: (task) => run<RelocateResult>('relocate', task),
     stats: () => ({ size, busy: Math.max(0, pending - pool.queueSize), queued: pool.queueSize }),
     close: () => pool.destroy(),
   };

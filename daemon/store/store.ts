@@ -83,7 +83,7 @@ export function openStore(options: StoreOptions): Store {
       const totals = artifacts.totals();
       const c = counters.read();
       return {
-        ...totals, maxBytes, hits: c.hits, misses: c.misses, savedMs: c.saved_ms, files: statCache.count(), corrupt: c.corrupt, missing: c.missing,
+        ...totals, maxBytes, hits: c.hits, misses: c.misses, relocated: c.relocated, savedMs: c.saved_ms, files: statCache.count(), corrupt: c.corrupt, missing: c.missing,
       };
     },
     clear() {

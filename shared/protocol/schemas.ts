@@ -23,6 +23,7 @@ export const BuildRequestSchema = Type.Object({
   base: Type.Optional(AbsolutePath),
   paholeFlags: Type.Optional(Type.String()),
   modules: Type.Optional(Type.Array(AbsolutePath)),
+  relocate: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 
 /** A union of string literals, from one of the module-actions table's lists. */
@@ -103,6 +104,7 @@ export const CacheStatsSchema = Type.Object({
   maxBytes: Type.Integer(),
   hits: Type.Integer(),
   misses: Type.Integer(),
+  relocated: Type.Integer(),
   savedMs: Type.Number(),
   files: Type.Integer(),
   corrupt: Type.Integer(),
