@@ -8,16 +8,20 @@
  *
  *   node dist/bench/relocate-corpus.js --corpus DIR [--work DIR] [--rounds N] [--every K]
  *
- * Prints, per base: modules relocated / regenerated, the refusal reasons, the median time of each
- * run and their ratio; exits non-zero on any byte difference or failure.
+ * Prints, per base: modules relocated / regenerated, the refusal reasons and how many of them were
+ * needless (the rewrite, forced past the checks, equals pahole's bytes anyway), the median time of
+ * each run and their ratio; exits non-zero on any byte difference or failure.
  */
 import { chmod, copyFile, cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { computeBaseDiff } from '../daemon/btf/base-diff.js';
 import { BTF_KIND, parseBtf } from '../daemon/btf/btf-reader.js';
+import { relocateSplitBtf, relocationTarget } from '../daemon/btf/relocate.js';
 import { openEngine } from '../daemon/engine/engine.js';
 import { readSections } from '../daemon/elf/elf-file.js';
+import { readModuleNames } from '../daemon/elf/elf-names.js';
 import type { BuildReport } from '../shared/build-types.js';
 import { growStruct, insertFunctions, removeFunctions } from '../test/helpers/btf-edit.js';
 
@@ -45,7 +49,7 @@ const flags = values.flags!;
 function engineOn(cacheDir: string) {
   return openEngine({
     cacheDir,
-    config: { pahole: values.pahole!, workers: Number(values.workers), maxCacheBytes: 64 << 30, searchPath: process.env.PATH ?? '' },
+    config: { pahole: values.pahole!, workers: Number(values.workers), maxCacheBytes: 64 * 2 ** 30, searchPath: process.env.PATH ?? '' },
     logger: pino({ level: 'silent' }),
   });
 }
@@ -67,6 +71,21 @@ async function modulesIn(dir: string): Promise<string[]> {
 async function sectionsOf(file: string): Promise<Buffer> {
   const sections = await readSections(file, ['.BTF', '.BTF_ids']);
   return Buffer.concat([sections.get('.BTF') ?? Buffer.alloc(0), Buffer.from('|'), sections.get('.BTF_ids') ?? Buffer.alloc(0)]);
+}
+
+/** A refusal's first reason, without the names and ids that make each one different. */
+function refusalKind(reason: string): string {
+  const first = /refused: (.*?)(?:; |$)/.exec(reason)?.[1] ?? reason;
+  const kinds: [RegExp, string][] = [
+    [/^base type .* is gone or changed$/, 'a base type it uses changed'],
+    [/^base type .* has several equals/, 'a base type it uses has several equals'],
+    [/DWARF names/, 'its DWARF names a changed base type'],
+    [/^the module defines /, 'it defines a function whose base FUNC changed'],
+    [/^the new base has an equal/, 'an own type is now in the base'],
+    [/^base string/, 'a base string it uses is gone'],
+    [/name count changed/, 'a struct name count changed'],
+  ];
+  return kinds.find(([pattern]) => pattern.test(first))?.[1] ?? first;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
@@ -138,14 +157,29 @@ for (let round = 1; round <= rounds; round++) {
     timing.relocate.push(runs.relocate.seconds!);
     timing.regenerate.push(runs.regenerate.seconds!);
     timings.set(name, timing);
-    const reasons = new Map<string, number>();
-    for (const result of relocated.results) {
-      if (result.outcome !== 'regenerated') continue;
-      const why = /refused: (.*?)(?: \(|;)/.exec(result.reason)?.[1] ?? result.reason;
-      reasons.set(why, (reasons.get(why) ?? 0) + 1);
+    if (round === 1) {
+      // Which refusals were needed: force the rewrite and compare it with pahole's bytes on B.
+      const b = parseBtf(bytes);
+      const target = relocationTarget(a, b, computeBaseDiff(a, b));
+      const kinds = new Map<string, { needed: number; needless: number }>();
+      for (const result of relocated.results) {
+        if (result.outcome !== 'regenerated') continue;
+        const module = path.relative(runs.relocate.tree, result.path);
+        const cachedOnA = (await readSections(path.join(start.tree, module), ['.BTF'])).get('.BTF')!;
+        const forced = await relocateSplitBtf(cachedOnA, target, () => readModuleNames(result.path, { dwarf: true }), { unchecked: true });
+        const pahole = (await readSections(path.join(runs.regenerate.tree, module), ['.BTF'])).get('.BTF')!;
+        const kind = refusalKind(result.reason);
+        const count = kinds.get(kind) ?? { needed: 0, needless: 0 };
+        if (forced.ok && forced.btf.equals(pahole)) count.needless++;
+        else count.needed++;
+        kinds.set(kind, count);
+      }
+      const refusals = [...kinds]
+        .sort((x, y) => y[1].needed + y[1].needless - x[1].needed - x[1].needless)
+        .map(([kind, n]) => `${n.needed + n.needless} ${kind}${n.needless > 0 ? `, ${n.needless} of them needless` : ''}`)
+        .join('; ');
+      summaries.set(name, `${relocated.relocated} relocated, ${relocated.regenerated} regenerated${refusals ? ` (${refusals})` : ''}`);
     }
-    const refusals = [...reasons].sort((x, y) => y[1] - x[1]).map(([why, n]) => `${n} ${why}`).join('; ');
-    summaries.set(name, `${relocated.relocated} relocated, ${relocated.regenerated} regenerated${refusals ? ` (${refusals})` : ''}`);
     process.stdout.write(
       `round ${round} ${name}: relocate ${runs.relocate.seconds!.toFixed(1)} s (${relocated.relocated} relocated, ${relocated.regenerated} regenerated, ${relocated.failed} failed); ` +
         `regenerate ${runs.regenerate.seconds!.toFixed(1)} s (${regenerated.regenerated} regenerated, ${regenerated.failed} failed)\n`,
