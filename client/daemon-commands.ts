@@ -10,7 +10,7 @@ import os from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { prettyFactory } from 'pino-pretty';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { configToDaemonArgs, type Config } from '../shared/config.js';
+import { configToDaemonArgs, configToDaemonEnv, type Config } from '../shared/config.js';
 import { BtfdError } from '../shared/errors.js';
 import type { StatusResponse } from '../shared/protocol/status.js';
 import { connectDaemon, defaultDaemonEntry, isNotRunning, stopDaemonAndWait, type ConnectOptions, type DaemonClient } from './connect.js';
@@ -53,7 +53,10 @@ async function connectIfRunning(config: Config): Promise<DaemonClient | null> {
  */
 function runForeground(config: Config, io: CommandIo): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [defaultDaemonEntry(), ...configToDaemonArgs(config), '--foreground'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [defaultDaemonEntry(), ...configToDaemonArgs(config), '--foreground'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...configToDaemonEnv(config) },
+    });
     child.stdout.on('data', (chunk: Buffer) => io.stdout.write(chunk));
     child.stderr.on('data', (chunk: Buffer) => io.stderr.write(chunk));
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
