@@ -57,6 +57,9 @@ export interface KeyInput {
   readonly previous?: string;
 }
 
+/** The tiers of the artifact cache: the local store first, a remote one (HTTP or Redis) behind it. */
+export type CacheTierName = 'local' | 'remote';
+
 /** What `btfd explain MODULE.ko` reports. */
 export interface Explanation {
   readonly path: string;
@@ -65,6 +68,8 @@ export interface Explanation {
   readonly verdict: ModuleAction;
   readonly reason: string;
   readonly cached: boolean;
+  /** Which tier holds the key's artifact, when one does. */
+  readonly tier?: CacheTierName;
   readonly lastBuild?: { readonly outcome: string; readonly reason: string; readonly atMs: number };
 }
 

@@ -12,7 +12,9 @@ import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, 
 import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES } from '../../shared/module-actions.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
+import type { RemoteTier } from '../store/remote/remote-tier.js';
 import { openStore, type Store } from '../store/store.js';
+import { createTieredCache } from '../store/tiered-cache.js';
 import type { TreeCheck } from '../../shared/protocol/kbuild.js';
 import { checkKbuildTree } from '../tree/kbuild-check.js';
 import { findModules, findTreeOf } from '../tree/module-tree.js';
@@ -52,6 +54,8 @@ export interface EngineHooks {
 
 export interface EngineOptions {
   readonly store: Store;
+  /** The remote cache tier behind the store's local one, or none. */
+  readonly remote?: RemoteTier | null;
   readonly config: EngineConfig;
   readonly logger: Logger;
   readonly hooks?: EngineHooks;
@@ -101,19 +105,22 @@ export function createEngine(options: EngineOptions): Engine {
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
   const pool = createWorkerPool({ workers: config.workers, logger: log });
   const contexts = createContextResolver({ store, pahole: config.pahole, searchPath, log });
-  const inputs = createModuleInputReader(store, pool);
+  // The local tier first, the remote (if any) behind it: every step talks to the tiers together.
+  const cache = createTieredCache({ local: store.artifacts, counters: store.counters, remote: options.remote ?? null, log });
+  const inputs = createModuleInputReader(store, pool, cache);
   const baseViews = createBaseViews(2);
   const ownWrites = createOwnWrites();
   const plan = async (ctx: TreeContext, modulePath: string, readOnly = false): Promise<ModulePlan> => decide(await inputs.read(ctx, modulePath, readOnly));
   const executor = createExecutor({
     store,
+    cache,
     ownWrites,
     log,
     replan: (ctx, modulePath) => plan(ctx, modulePath),
     steps: {
-      restore: createRestoreStep({ cache: store.artifacts, baseView: (snapshot) => baseViews.load(snapshot), log }),
+      restore: createRestoreStep({ cache, baseView: (snapshot) => baseViews.load(snapshot), log }),
       regenerate: createRegenerateStep({
-        cache: store.artifacts, counters: store.counters, pool, inputs, tmpRoot, objcopy: config.objcopy ?? 'objcopy', log,
+        cache, counters: store.counters, pool, inputs, tmpRoot, objcopy: config.objcopy ?? 'objcopy', log,
         ...(options.hooks?.beforeRegenerate ? { beforeRegenerate: options.hooks.beforeRegenerate } : {}),
       }),
     },
@@ -216,6 +223,7 @@ export function createEngine(options: EngineOptions): Engine {
       verdict: p.action,
       reason: p.reason,
       cached: p.cached !== null,
+      ...(p.cached ? { tier: p.cached.tier } : {}),
       ...(previous ? { lastBuild: { outcome: previous.outcome, reason: previous.reason, atMs: previous.updatedMs } } : {}),
     };
   }

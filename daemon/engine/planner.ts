@@ -5,7 +5,7 @@
  */
 import type { ModuleAction } from '../../shared/module-actions.js';
 import type { FileStamp } from '../fs/file-stamp.js';
-import type { CachedAction } from '../store/artifact-cache.js';
+import type { FoundAction } from '../store/artifact-cache.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import type { KeyInputs } from './cache-key.js';
 
@@ -20,8 +20,8 @@ export interface PlanInputs {
   readonly key: string;
   /** Digest of the module's current output sections; null when it has none. */
   readonly outputsDigest: string | null;
-  /** The cache entry for the key, or null on a miss. */
-  readonly cached: CachedAction | null;
+  /** The cache entry for the key and the tier holding it, or null on a miss. */
+  readonly cached: FoundAction | null;
   /** The module's last build, or null when btfd never built it. */
   readonly previous: ModuleRecord | null;
 }
@@ -46,6 +46,6 @@ export function decide(p: PlanInputs): ModulePlan {
   const changes = describeChanges(p.previous, p.inputs);
   const because = changes.length > 0 ? changes.join(', ') : p.previous ? 'output sections missing or altered' : 'first build';
   if (p.cached && p.outputsDigest === p.cached.outputsDigest) return { ...p, action: 'fresh', reason: 'output sections match the cached artifact' };
-  if (p.cached) return { ...p, action: 'restore', reason: `cached (${because})` };
+  if (p.cached) return { ...p, action: 'restore', reason: `${p.cached.tier === 'remote' ? 'cached remotely' : 'cached'} (${because})` };
   return { ...p, action: 'regenerate', reason: `not cached (${because})` };
 }
