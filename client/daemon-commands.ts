@@ -4,7 +4,7 @@
  * wires them into commander. Output is short human text (JSON with --json), never raw log JSON.
  */
 import { spawn } from 'node:child_process';
-import { EXIT_COMMAND_FAILED, formatBytes, formatError } from './format.js';
+import { EXIT_COMMAND_FAILED, formatBytes, formatError, formatRemote, formatTier } from './format.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
@@ -135,6 +135,8 @@ export function formatStatus(status: StatusResponse): string {
     const hitRate = lookups === 0 ? 'no lookups yet' : `${Math.round((100 * cache.hits) / lookups)}% hits of ${lookups}`;
     lines.push(`  cache    ${status.cacheDir}`);
     lines.push(`           ${cache.entries} entries, ${formatBytes(cache.bytes)} of ${formatBytes(cache.maxBytes)}, ${hitRate}, saved ${formatDuration(cache.savedMs / 1000)}`);
+    for (const tier of cache.tiers) lines.push(`           ${tier.tier}: ${formatTier(tier)}`);
+    if (cache.remote !== null) lines.push(`  remote   ${formatRemote(cache.remote)}`);
   }
   lines.push(`  workers  ${status.pool.size} (${status.pool.busy} busy, ${status.pool.queued} queued)`);
   const modules = Object.entries(status.modules).map(([outcome, count]) => `${count} ${outcome}`).join(', ');

@@ -6,25 +6,17 @@
  *
  * A miss is a success: only failures (timeouts, refusals, error answers) count.
  */
-import { remoteFailure, type RemoteBackend, type RemoteFailure, type RemoteResult } from './remote-backend.js';
+import type { RemoteCacheStatus } from '../../../shared/build-types.js';
+import { remoteFailure, type RemoteBackend, type RemoteResult } from './remote-backend.js';
 
 /** Failures in a row that open the breaker. */
 export const FAILURES_TO_OPEN = 5;
 /** How long an open breaker skips the remote before probing it. */
 export const BREAKER_COOLDOWN_MS = 30_000;
 
-export type BreakerState = 'closed' | 'open' | 'half-open';
-
-/** The breaker as status shows it. */
-export interface BreakerSnapshot {
-  readonly state: BreakerState;
-  /** Failures in a row so far. */
-  readonly failures: number;
-  /** When an open breaker lets a probe through (ms since the epoch); null unless open. */
-  readonly retryAtMs: number | null;
-  /** The last failure, whatever the state now. */
-  readonly lastFailure: { readonly code: RemoteFailure['code']; readonly message: string; readonly atMs: number } | null;
-}
+/** The breaker as status shows it (its last error stays, whatever the state now). */
+export type BreakerSnapshot = RemoteCacheStatus['breaker'];
+export type BreakerState = BreakerSnapshot['state'];
 
 /** A request let through: settle it with its outcome. */
 export interface Admission {
@@ -54,9 +46,9 @@ export function createCircuitBreaker(options: BreakerOptions = {}): CircuitBreak
   let failures = 0;
   let retryAtMs: number | null = null;
   let probing = false;
-  let lastFailure: BreakerSnapshot['lastFailure'] = null;
+  let lastError: BreakerSnapshot['lastError'] = null;
 
-  const snapshot = (): BreakerSnapshot => ({ state, failures, retryAtMs, lastFailure });
+  const snapshot = (): BreakerSnapshot => ({ state, failures, retryAtMs, lastError });
   const become = (next: BreakerState): void => {
     if (next === state) return;
     state = next;
@@ -72,7 +64,7 @@ export function createCircuitBreaker(options: BreakerOptions = {}): CircuitBreak
       return;
     }
     failures += 1;
-    lastFailure = { code: result.code, message: result.message, atMs: now() };
+    lastError = { code: result.code, message: result.message, atMs: now() };
     if (probe || (state === 'closed' && failures >= failuresToOpen)) {
       retryAtMs = now() + cooldownMs;
       become('open');

@@ -30,7 +30,7 @@ export function openRemoteTier(options: OpenRemoteOptions): RemoteTier {
     });
   const breaker = createCircuitBreaker({
     onChange: (snapshot) => {
-      const data = { location: config.location, state: snapshot.state, failures: snapshot.failures, retryAtMs: snapshot.retryAtMs, lastFailure: snapshot.lastFailure };
+      const data = { location: config.location, state: snapshot.state, failures: snapshot.failures, retryAtMs: snapshot.retryAtMs, lastError: snapshot.lastError };
       if (snapshot.state === 'open') log.warn(data, 'remote cache circuit breaker opened: the remote is skipped for a while');
       else log.info(data, 'remote cache circuit breaker changed');
     },

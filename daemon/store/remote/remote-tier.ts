@@ -15,12 +15,13 @@
  *   number down), and answered as misses.
  */
 import type { Logger } from 'pino';
+import type { RemoteCacheStatus } from '../../../shared/build-types.js';
 import type { ActionInputs, ActionMeta, CachedAction } from '../artifact-cache.js';
 import { isDigest, sha256Hex } from '../cas.js';
 import type { CounterName } from '../counters.js';
-import type { BreakerSnapshot, CircuitBreaker } from './circuit-breaker.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
 import { MAX_REMOTE_VALUE_BYTES, type RemoteBackend, type RemoteFailure } from './remote-backend.js';
-import { createUploadQueue, type UploadStats } from './upload-queue.js';
+import { createUploadQueue } from './upload-queue.js';
 
 /** Uploads running at once. */
 const UPLOAD_CONCURRENCY = 4;
@@ -41,17 +42,6 @@ export interface RemoteAction extends CachedAction {
 /** Counters this tier adds to (persistent, in the store's counters table). */
 export type RemoteCounterName = Extract<CounterName, `remote_${string}`>;
 
-/** The remote tier as status shows it. */
-export interface RemoteTierStatus {
-  readonly kind: 'http' | 'redis';
-  readonly location: string;
-  readonly readOnly: boolean;
-  readonly salted: boolean;
-  readonly timeoutMs: number;
-  readonly breaker: BreakerSnapshot;
-  readonly uploads: UploadStats;
-}
-
 export interface RemoteTier {
   readonly location: string;
   /**
@@ -65,7 +55,7 @@ export interface RemoteTier {
   refused(key: string, action: RemoteAction): void;
   /** Queue the upload of a new artifact (nothing when read-only or the queue is full). */
   upload(key: string, blob: Buffer, digest: string, meta: ActionMeta): void;
-  status(): RemoteTierStatus;
+  status(): RemoteCacheStatus;
   /** Wait for queued uploads up to `timeoutMs`, abandon the rest; true when all were sent. */
   drain(timeoutMs: number): Promise<boolean>;
   /** Close the backend's connections. */

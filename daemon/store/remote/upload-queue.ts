@@ -5,20 +5,13 @@
  * backend's timeout. `drain` (at shutdown) waits for what is queued, up to a deadline, and
  * abandons the rest.
  */
+import type { RemoteCacheStatus } from '../../../shared/build-types.js';
 
 /** One upload: resolves true when it reached the server. Never rejects. */
 export type UploadJob = () => Promise<boolean>;
 
 /** Upload figures since the daemon started. */
-export interface UploadStats {
-  /** Waiting for a slot. */
-  readonly queued: number;
-  readonly running: number;
-  readonly done: number;
-  readonly failed: number;
-  /** Not attempted: the queue was full, or shutdown's deadline passed first. */
-  readonly dropped: number;
-}
+export type UploadStats = RemoteCacheStatus['uploads'];
 
 export interface UploadQueue {
   /** Queue a job of `bytes`; false when it was dropped (queue full, or draining). */
