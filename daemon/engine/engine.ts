@@ -12,6 +12,8 @@ import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, 
 import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES } from '../../shared/module-actions.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
+import type { RemoteCacheConfig } from '../../shared/config.js';
+import { openRemoteTier } from '../store/remote/open-remote.js';
 import type { RemoteTier } from '../store/remote/remote-tier.js';
 import { openStore, type Store } from '../store/store.js';
 import { createTieredCache } from '../store/tiered-cache.js';
@@ -255,16 +257,30 @@ export function createEngine(options: EngineOptions): Engine {
   };
 }
 
-/** An engine with a store of its own in `cacheDir`, for one process; close() closes both. */
-export function openEngine(options: Omit<EngineOptions, 'store'> & { readonly cacheDir: string }): Engine & { readonly store: Store } {
-  const store = openStore({ dir: options.cacheDir });
-  const engine = createEngine({ ...options, store });
+/** How long {@link openEngine}'s close() waits for remote uploads (as the daemon's shutdown does). */
+const OPEN_ENGINE_UPLOAD_DRAIN_MS = 10_000;
+
+/**
+ * An engine with a store of its own in `cacheDir`, and a remote tier when `remoteCache` is given,
+ * for one process; close() closes the engine, drains uploads (bounded), then the remote and store.
+ */
+export function openEngine(
+  options: Omit<EngineOptions, 'store' | 'remote'> & { readonly cacheDir: string; readonly remoteCache?: RemoteCacheConfig | null },
+): Engine & { readonly store: Store; readonly remote: RemoteTier | null } {
+  const { cacheDir, remoteCache, ...engineOptions } = options;
+  const store = openStore({ dir: cacheDir });
+  const remote = remoteCache ? openRemoteTier({ config: remoteCache, count: (name, by) => store.counters.add(name, by), logger: options.logger }) : null;
+  const engine = createEngine({ ...engineOptions, store, remote });
   let closed: Promise<void> | null = null;
   return {
     ...engine,
     store,
+    remote,
     close() {
-      closed ??= engine.close().finally(() => store.close());
+      closed ??= engine.close()
+        .then(() => remote?.drain(OPEN_ENGINE_UPLOAD_DRAIN_MS))
+        .then(() => remote?.close())
+        .finally(() => store.close());
       return closed;
     },
   };
