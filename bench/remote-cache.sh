@@ -8,10 +8,12 @@
 #     WORK_DIR:   scratch space outside the repo (default: /tmp/btfd-remote-bench); ~2 GB per tree
 #
 # In one run, through the daemon (started first, so its start is not timed):
-#   cold, local only  — every module regenerated with pahole: the cost a remote hit saves;
-#   cold + nginx, cold + Redis — the first home fills each remote (and `btfd stop`'s drain is timed);
-#   then REPEATS rounds, interleaved: a second home with an empty cache restoring the whole tree
-#   from nginx, from Redis, and (for reference) the first home restoring from its local cache.
+#   COLD_REPEATS rounds (default 1), interleaved: cold, local only — every module regenerated with
+#   pahole, the cost a remote hit saves; cold + nginx, cold + Redis — the first home fills each
+#   remote (`btfd stop`'s drain is timed apart);
+#   then REPEATS rounds (default 3), interleaved: a second home with an empty cache restoring the
+#   whole tree from nginx, from Redis, and (for reference) the first home restoring from its local
+#   cache.
 # Then the per-module remote hit latency (bench/remote-latency.ts) against each server.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +22,7 @@ if [ "${1:-}" = --every ]; then every=$2; shift 2; fi
 corpus=${1:-/work/corpus/current}
 work=${2:-/tmp/btfd-remote-bench}
 repeats=${REPEATS:-3}
+cold_repeats=${COLD_REPEATS:-1}
 flags='--btf_gen_floats -j --lang_exclude=rust'
 btfd="node $here/dist/client/main.js"
 jobs=$(nproc)
@@ -88,11 +91,18 @@ build() {
 
 echo "corpus: $corpus (${#MODS[@]} of $(find "$corpus/kernel" -name '*.ko' | wc -l) modules, every $every), $jobs cores, $(pahole --version), repeats $repeats, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 prepare_tree "$work/tree-a"
-cold_local=$(build local "$work/tree-a" off "cold, local only (pahole)")
-strip_btf "$work/tree-a"
-cold_http=$(build a-http "$work/tree-a" "$http_url" "cold + nginx upload")
-strip_btf "$work/tree-a"
-cold_redis=$(build a-redis "$work/tree-a" "$redis_url" "cold + Redis upload")
+c_local=(); c_http=(); c_redis=()
+for i in $(seq "$cold_repeats"); do
+  # Each round starts from empty caches and empty servers (the last round's fill is what the restores read).
+  rm -rf "$work/homes/local" "$work/homes/a-http" "$work/homes/a-redis" "$work/nginx/data/btfd"/*
+  redis-cli -p "$redis_port" flushall > /dev/null
+  strip_btf "$work/tree-a"
+  c_local+=("$(build local "$work/tree-a" off "cold round $i: local only (pahole)")")
+  strip_btf "$work/tree-a"
+  c_http+=("$(build a-http "$work/tree-a" "$http_url" "cold round $i: + nginx upload")")
+  strip_btf "$work/tree-a"
+  c_redis+=("$(build a-redis "$work/tree-a" "$redis_url" "cold round $i: + Redis upload")")
+done
 prepare_tree "$work/tree-b"
 
 r_http=(); r_redis=(); r_local=()
@@ -107,17 +117,19 @@ done
 
 m() { printf '%s\n' "$@" | median; }
 n=${#MODS[@]}
+cold_local=$(m "${c_local[@]}"); cold_http=$(m "${c_http[@]}"); cold_redis=$(m "${c_redis[@]}")
 rh=$(m "${r_http[@]}"); rr=$(m "${r_redis[@]}"); rl=$(m "${r_local[@]}")
 echo
 echo "| scenario, $n modules | seconds | ms/module | pahole / this |"
 echo "|---|---|---|---|"
-printf '| cold, local only: pahole regenerates every module | %.1f | %.0f | 1× |\n' "$cold_local" "$(echo "1000 * $cold_local / $n" | bc -l)"
-printf '| cold + upload to nginx (first home) | %.1f | %.0f | %.2f× |\n' "$cold_http" "$(echo "1000 * $cold_http / $n" | bc -l)" "$(echo "$cold_local / $cold_http" | bc -l)"
-printf '| cold + upload to Redis (first home) | %.1f | %.0f | %.2f× |\n' "$cold_redis" "$(echo "1000 * $cold_redis / $n" | bc -l)" "$(echo "$cold_local / $cold_redis" | bc -l)"
+printf '| cold, local only: pahole regenerates every module (median of %s) | %.1f | %.0f | 1× |\n' "$cold_repeats" "$cold_local" "$(echo "1000 * $cold_local / $n" | bc -l)"
+printf '| cold + upload to nginx, first home (median of %s) | %.1f | %.0f | %.2f× |\n' "$cold_repeats" "$cold_http" "$(echo "1000 * $cold_http / $n" | bc -l)" "$(echo "$cold_local / $cold_http" | bc -l)"
+printf '| cold + upload to Redis, first home (median of %s) | %.1f | %.0f | %.2f× |\n' "$cold_repeats" "$cold_redis" "$(echo "1000 * $cold_redis / $n" | bc -l)" "$(echo "$cold_local / $cold_redis" | bc -l)"
 printf '| second home, empty cache, restores all from nginx (median of %s) | %.2f | %.1f | %.0f× |\n' "$repeats" "$rh" "$(echo "1000 * $rh / $n" | bc -l)" "$(echo "$cold_local / $rh" | bc -l)"
 printf '| second home, empty cache, restores all from Redis (median of %s) | %.2f | %.1f | %.0f× |\n' "$repeats" "$rr" "$(echo "1000 * $rr / $n" | bc -l)" "$(echo "$cold_local / $rr" | bc -l)"
 printf '| first home restores all from its local cache (median of %s) | %.2f | %.1f | %.0f× |\n' "$repeats" "$rl" "$(echo "1000 * $rl / $n" | bc -l)" "$(echo "$cold_local / $rl" | bc -l)"
-echo "rounds: nginx ${r_http[*]}; Redis ${r_redis[*]}; local ${r_local[*]}"
+echo "cold rounds: local ${c_local[*]}; nginx ${c_http[*]}; Redis ${c_redis[*]}"
+echo "restore rounds: nginx ${r_http[*]}; Redis ${r_redis[*]}; local ${r_local[*]}"
 echo
 echo "per-module remote hit latency, one module at a time:"
 node "$here/dist/bench/remote-latency.js" --cache "$work/homes/a-http/cache" --remote "$http_url"

@@ -110,6 +110,16 @@ function signals(child: ChildProcess): Pick<RemoteServer, 'pause' | 'resume' | '
   };
 }
 
+/** A self-signed certificate for 127.0.0.1 made with openssl: `dir/cert.pem` (returned) and `dir/key.pem`. */
+function selfSignedCertificate(dir: string): string {
+  const certificate = path.join(dir, 'cert.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', certificate,
+  ], { stdio: 'ignore' });
+  return certificate;
+}
+
 export interface NginxOptions {
   /** Serve https with a self-signed certificate for 127.0.0.1 (its path: `certificate`). */
   readonly tls?: boolean;
@@ -133,14 +143,7 @@ export async function startNginx(t: TestContext, options: NginxOptions = {}): Pr
   const prefix = options.prefix ?? '';
   fs.mkdirSync(path.join(root, prefix), { recursive: true });
   fs.mkdirSync(path.join(dir, 'tmp'));
-  let certificate: string | null = null;
-  if (options.tls === true) {
-    certificate = path.join(dir, 'cert.pem');
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', certificate,
-    ], { stdio: 'ignore' });
-  }
+  const certificate = options.tls === true ? selfSignedCertificate(dir) : null;
   if (options.basicAuth) fs.writeFileSync(path.join(dir, 'htpasswd'), `${options.basicAuth.user}:{PLAIN}${options.basicAuth.password}\n`);
   const errorLog = path.join(dir, 'error.log');
   const accessLog = path.join(dir, 'access.log');
@@ -160,7 +163,7 @@ http {
   scgi_temp_path ${dir}/tmp/scgi;
   server {
     listen 127.0.0.1:${port}${certificate ? ' ssl' : ''};
-    ${certificate ? `ssl_certificate ${certificate}; ssl_certificate_key ${dir}/key.pem;` : ''}
+    ${certificate ? `ssl_certificate ${certificate}; ssl_certificate_key ${path.join(dir, 'key.pem')};` : ''}
     root ${root};
     client_max_body_size 1g;
     location / {
@@ -207,30 +210,43 @@ http {
 export interface RedisOptions {
   /** requirepass. */
   readonly password?: string;
+  /** Serve TLS only (rediss://) with a self-signed certificate for 127.0.0.1 (its path: `certificate`). */
+  readonly tls?: boolean;
 }
 
 export interface RedisServer extends RemoteServer {
   /** A client of the test's own, connected as btfd is. */
   client(): Redis;
+  /** The self-signed certificate (PEM), for NODE_EXTRA_CA_CERTS; null without TLS. */
+  readonly certificate: string | null;
 }
 
 /** redis-server from Debian: no persistence, loopback only. */
 export async function startRedis(t: TestContext, options: RedisOptions = {}): Promise<RedisServer> {
   const dir = tempDir(t, 'btfd-redis-');
   const logFile = path.join(dir, 'redis.log');
+  const certificate = options.tls === true ? selfSignedCertificate(dir) : null;
+  const listen = (p: number) => certificate === null
+    ? ['--port', String(p)]
+    : ['--port', '0', '--tls-port', String(p), '--tls-cert-file', certificate, '--tls-key-file', path.join(dir, 'key.pem'), '--tls-auth-clients', 'no'];
   const { child, port } = await startProcess(t, (p) => spawn('redis-server', [
-    '--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', logFile,
+    ...listen(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', logFile,
     ...(options.password === undefined ? [] : ['--requirepass', options.password]),
   ], { stdio: 'ignore' }), logFile);
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, ...(options.password === undefined ? {} : { password: options.password }) });
+  const client = new Redis({
+    port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1,
+    ...(options.password === undefined ? {} : { password: options.password }),
+    ...(certificate === null ? {} : { tls: { ca: fs.readFileSync(certificate) } }),
+  });
   client.on('error', () => undefined);
   t.after(() => client.disconnect());
   const keyOf = (namespace: Namespace, hash: string, salt = '') => `${redisKeyPrefix(salt)}${namespace}:${hash}`;
   const credentials = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
   return {
     kind: 'redis',
-    url: `redis://${credentials}127.0.0.1:${port}`,
+    url: `${certificate === null ? 'redis' : 'rediss'}://${credentials}127.0.0.1:${port}`,
     port,
+    certificate,
     ...signals(child),
     client: () => client,
     async list(namespace, salt = '') {

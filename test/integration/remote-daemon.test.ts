@@ -136,3 +136,20 @@ test('Redis with a password: btfd stop waits for pending uploads; a dead server 
   assert.match((await b.run('status')).stdout, /breaker OPEN until .* after \d+ failures \(last: BTFD_ERR_REMOTE_(UNREACHABLE|TIMEOUT)/);
   assert.deepEqual(filesContaining(dir, secret), []);
 });
+
+test('rediss:// with a private CA (NODE_EXTRA_CA_CERTS): a second home restores the tree over TLS', async (t) => {
+  const server = await startRedis(t, { tls: true });
+  assert.ok(server.url.startsWith('rediss://'));
+  const dir = tempDir(t, 'btfd-team-');
+  const env = { BTFD_REMOTE_CACHE: server.url, NODE_EXTRA_CA_CERTS: server.certificate! };
+  const a = homeCli(t, path.join(dir, 'a'), env);
+  const n = json(await a.run('build', (await createFixtureKernel(path.join(dir, 'ka'))).dir, '--json')).regenerated!;
+  assert.equal((await a.run('stop')).code, 0);
+  assert.equal((await server.list('cas')).length, n);
+  const b = homeCli(t, path.join(dir, 'b'), env);
+  assert.equal(json(await b.run('build', (await createFixtureKernel(path.join(dir, 'kb'))).dir, '--json')).restored, n);
+  // Without the CA the certificate is not trusted: the remote fails, the build does not.
+  const c = homeCli(t, path.join(dir, 'c'), { BTFD_REMOTE_CACHE: server.url });
+  assert.equal(json(await c.run('build', (await createFixtureKernel(path.join(dir, 'kc'))).dir, '--json')).regenerated, n);
+  assert.match((await c.status()).cache?.remote?.breaker.lastError?.code ?? '', /^BTFD_ERR_REMOTE_(UNREACHABLE|TIMEOUT)$/);
+});
