@@ -8,13 +8,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import type { StatusResponse } from '../../shared/protocol/status.js';
 import { createFixtureKernel } from '../fixtures/fixture-kernel.js';
 import { runCli, type CliResult } from '../helpers/cli-harness.js';
-import { tempDir } from '../helpers/engine-harness.js';
 import { startNginx, startRedis } from '../helpers/remote-servers.js';
 
 /** Every file under `dir`, read as text (logs, databases, configs): where a secret must not be. */
@@ -31,23 +31,38 @@ function filesContaining(dir: string, needle: string): string[] {
   return found;
 }
 
-/** A home's CLI with its environment; its daemon is stopped after the test. */
-function homeCli(t: TestContext, dir: string, env: Record<string, string>) {
-  const homeEnv = { ...env, BTFD_HOME: dir, BTFD_IDLE_TIMEOUT_MS: '0' };
-  const outputs: CliResult[] = [];
-  const run = async (...args: string[]): Promise<CliResult> => {
-    const result = await runCli(args, homeEnv);
-    outputs.push(result);
-    return result;
-  };
-  t.after(() => runCli(['stop'], homeEnv));
+/**
+ * A team's dir: homes under it, each with its CLI. After the test every home's daemon is stopped
+ * first, then the dir is removed (a daemon whose home is gone could no longer be asked to stop).
+ */
+function teamDir(t: TestContext) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'btfd-team-'));
+  const homes: Record<string, string>[] = [];
+  t.after(async () => {
+    await Promise.all(homes.map((env) => runCli(['stop'], env)));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   return {
-    run,
-    outputs,
-    async status(): Promise<StatusResponse> {
-      const result = await run('status', '--json');
-      assert.equal(result.code, 0, result.stderr);
-      return JSON.parse(result.stdout) as StatusResponse;
+    dir,
+    /** The CLI of home `name`, with its environment. */
+    home(name: string, env: Record<string, string>) {
+      const homeEnv = { ...env, BTFD_HOME: path.join(dir, name), BTFD_IDLE_TIMEOUT_MS: '0' };
+      homes.push(homeEnv);
+      const outputs: CliResult[] = [];
+      const run = async (...args: string[]): Promise<CliResult> => {
+        const result = await runCli(args, homeEnv);
+        outputs.push(result);
+        return result;
+      };
+      return {
+        run,
+        outputs,
+        async status(): Promise<StatusResponse> {
+          const result = await run('status', '--json');
+          assert.equal(result.code, 0, result.stderr);
+          return JSON.parse(result.stdout) as StatusResponse;
+        },
+      };
     },
   };
 }
@@ -62,9 +77,10 @@ test('https + Basic auth through the daemon: homes share work; no credential in 
   const wrong = `wr0ng-${randomBytes(6).toString('hex')}`;
   const server = await startNginx(t, { tls: true, basicAuth: { user: 'ci', password: secret }, prefix: '/btfd' });
   assert.ok(server.url.startsWith('https://ci:') && server.url.includes(secret));
-  const dir = tempDir(t, 'btfd-team-');
+  const team = teamDir(t);
+  const dir = team.dir;
   const env = { BTFD_REMOTE_CACHE: server.url, NODE_EXTRA_CA_CERTS: server.certificate! };
-  const a = homeCli(t, path.join(dir, 'a'), env);
+  const a = team.home('a', env);
   const kernelA = await createFixtureKernel(path.join(dir, 'ka'));
   const n = kernelA.modules.length;
 
@@ -79,18 +95,18 @@ test('https + Basic auth through the daemon: homes share work; no credential in 
   assert.equal((await a.run('stop')).code, 0);
   assert.equal((await server.list('cas')).length, n, 'every artifact reached the server before the daemon exited');
 
-  const b = homeCli(t, path.join(dir, 'b'), env);
+  const b = team.home('b', env);
   const kernelB = await createFixtureKernel(path.join(dir, 'kb'));
   assert.equal(json(await b.run('build', kernelB.dir, '--json')).restored, n);
   assert.match((await b.run('explain', kernelB.modules[0]!)).stdout, /cache {4}has an artifact for this key \(local tier\)/, 'written back');
-  const c = homeCli(t, path.join(dir, 'c'), env);
+  const c = team.home('c', env);
   const explain = await c.run('explain', (await createFixtureKernel(path.join(dir, 'kc'))).modules[0]!, '--no-daemon');
   assert.match(explain.stdout, /verdict {2}restore: cached remotely \(first build\)\n {2}cache {4}has an artifact for this key \(remote tier\)/);
   const figures = JSON.parse((await b.run('cache', 'stats', '--json')).stdout) as { tiers: { tier: string; hits: number }[] };
   assert.deepEqual(figures.tiers.map((tier) => [tier.tier, tier.hits]), [['local', 0], ['remote', n]]);
 
   // A wrong password costs nothing but the remote: the build succeeds, status says why.
-  const w = homeCli(t, path.join(dir, 'w'), { ...env, BTFD_REMOTE_CACHE: server.url.replace(secret, wrong) });
+  const w = team.home('w', { ...env, BTFD_REMOTE_CACHE: server.url.replace(secret, wrong) });
   assert.equal(json(await w.run('build', (await createFixtureKernel(path.join(dir, 'kw'))).dir, '--json')).regenerated, n);
   const refused = await w.status();
   assert.equal(refused.cache?.remote?.breaker.lastError?.code, 'BTFD_ERR_REMOTE_AUTH');
@@ -106,9 +122,10 @@ test('Redis with a password: btfd stop waits for pending uploads; a dead server 
   const secret = `r3dis-${randomBytes(6).toString('hex')}`;
   const server = await startRedis(t, { password: secret });
   const url = `redis://127.0.0.1:${server.port}`;
-  const dir = tempDir(t, 'btfd-team-');
+  const team = teamDir(t);
+  const dir = team.dir;
   const env = { BTFD_REMOTE_CACHE: url, BTFD_REMOTE_CACHE_TOKEN: secret, BTFD_REMOTE_TIMEOUT_MS: '15000' };
-  const a = homeCli(t, path.join(dir, 'a'), env);
+  const a = team.home('a', env);
   const kernel = await createFixtureKernel(path.join(dir, 'ka'));
   const n = kernel.modules.length;
   assert.equal((await a.run('start')).code, 0);
@@ -131,7 +148,7 @@ test('Redis with a password: btfd stop waits for pending uploads; a dead server 
   assert.match(fs.readFileSync(logFile, 'utf8'), /remote uploads drained/);
 
   await server.kill();
-  const b = homeCli(t, path.join(dir, 'b'), { ...env, BTFD_REMOTE_TIMEOUT_MS: '1000' });
+  const b = team.home('b', { ...env, BTFD_REMOTE_TIMEOUT_MS: '1000' });
   assert.equal(json(await b.run('build', (await createFixtureKernel(path.join(dir, 'kb'))).dir, '--json')).regenerated, n, 'the build does not need the remote');
   assert.match((await b.run('status')).stdout, /breaker OPEN until .* after \d+ failures \(last: BTFD_ERR_REMOTE_(UNREACHABLE|TIMEOUT)/);
   assert.deepEqual(filesContaining(dir, secret), []);
@@ -140,16 +157,17 @@ test('Redis with a password: btfd stop waits for pending uploads; a dead server 
 test('rediss:// with a private CA (NODE_EXTRA_CA_CERTS): a second home restores the tree over TLS', async (t) => {
   const server = await startRedis(t, { tls: true });
   assert.ok(server.url.startsWith('rediss://'));
-  const dir = tempDir(t, 'btfd-team-');
+  const team = teamDir(t);
+  const dir = team.dir;
   const env = { BTFD_REMOTE_CACHE: server.url, NODE_EXTRA_CA_CERTS: server.certificate! };
-  const a = homeCli(t, path.join(dir, 'a'), env);
+  const a = team.home('a', env);
   const n = json(await a.run('build', (await createFixtureKernel(path.join(dir, 'ka'))).dir, '--json')).regenerated!;
   assert.equal((await a.run('stop')).code, 0);
   assert.equal((await server.list('cas')).length, n);
-  const b = homeCli(t, path.join(dir, 'b'), env);
+  const b = team.home('b', env);
   assert.equal(json(await b.run('build', (await createFixtureKernel(path.join(dir, 'kb'))).dir, '--json')).restored, n);
   // Without the CA the certificate is not trusted: the remote fails, the build does not.
-  const c = homeCli(t, path.join(dir, 'c'), { BTFD_REMOTE_CACHE: server.url });
+  const c = team.home('c', { BTFD_REMOTE_CACHE: server.url });
   assert.equal(json(await c.run('build', (await createFixtureKernel(path.join(dir, 'kc'))).dir, '--json')).regenerated, n);
   assert.match((await c.status()).cache?.remote?.breaker.lastError?.code ?? '', /^BTFD_ERR_REMOTE_(UNREACHABLE|TIMEOUT)$/);
 });
