@@ -7,7 +7,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';
 import type { BuildReport, BuildRequest } from '../shared/build-types.js';
-import { parseSize, resolveConfig, type Config } from '../shared/config.js';
+import { parseSize, resolveConfig, type Config, type ConfigFlags } from '../shared/config.js';
 import { DAEMON_VERSION } from '../shared/version.js';
 import { daemonBackend, oneshotBackend } from './backend.js';
 import type { DaemonClient } from './daemon-client.js';
@@ -52,10 +52,19 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .version(DAEMON_VERSION)
     .option('--pahole <path>', 'pahole binary to use (default: BTFD_PAHOLE, then pahole on PATH)')
     .option('--workers <n>', 'pahole processes at once (default: number of cores)')
+    .option('--remote-cache <url>', 'team cache: http(s)://host:port[/prefix] (bazel-remote, nginx WebDAV) or redis(s)://host:port[/db]; off for none (default: BTFD_REMOTE_CACHE)')
+    .option('--remote-readonly', 'read from the remote cache, never write to it (default: BTFD_REMOTE_READONLY)')
+    .option('--remote-salt <salt>', 'keys the remote entries: a new salt disowns the old ones (default: BTFD_REMOTE_SALT)')
+    .option('--remote-timeout-ms <ms>', 'each remote request fails after this long (default: BTFD_REMOTE_TIMEOUT_MS, 5000)')
+    .option('--remote-ttl <duration>', 'Redis only: entries expire this long after their last use, e.g. 7d (default: BTFD_REMOTE_TTL)')
     .showHelpAfterError();
   program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
 
-  const config = (): Config => resolveConfig({ env, flags: program.opts() });
+  const config = (): Config => {
+    // commander spells --remote-readonly `remoteReadonly`; the config option is remoteReadOnly.
+    const { remoteReadonly, ...flags } = program.opts<ConfigFlags & { remoteReadonly?: boolean }>();
+    return resolveConfig({ env, flags: { ...flags, ...(remoteReadonly === undefined ? {} : { remoteReadOnly: remoteReadonly }) } });
+  };
   const note = (text: string) => print(io.stderr, `btfd: ${text}`);
 
   /** Run work against the home's daemon or, with --no-daemon, a one-shot daemon of this command's. */

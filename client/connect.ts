@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { configHash, configToDaemonArgs, type Config } from '../shared/config.js';
+import { configHash, configToDaemonArgs, configToDaemonEnv, type Config } from '../shared/config.js';
 import { BtfdError } from '../shared/errors.js';
 import { ensurePrivateDir, SPAWN_LOCK_FILE_NAME } from '../shared/paths.js';
 import { DAEMON_EXIT_CODES } from '../shared/protocol/daemon-exit.js';
@@ -141,7 +141,7 @@ function spawnDaemon(config: Config, options: ConnectOptions): { exited: () => n
     const child = spawn(process.execPath, [options.daemonEntry ?? defaultDaemonEntry(), ...configToDaemonArgs(config)], {
       detached: true,
       stdio: ['ignore', logFd, logFd],
-      env: options.env ?? process.env,
+      env: { ...(options.env ?? process.env), ...configToDaemonEnv(config) },
     });
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       exitCode = code ?? (signal === null ? DAEMON_EXIT_CODES.FAILURE : 128);

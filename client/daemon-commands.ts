@@ -4,13 +4,13 @@
  * wires them into commander. Output is short human text (JSON with --json), never raw log JSON.
  */
 import { spawn } from 'node:child_process';
-import { EXIT_COMMAND_FAILED, formatBytes, formatError } from './format.js';
+import { EXIT_COMMAND_FAILED, formatBytes, formatError, formatRemote, formatTier } from './format.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { prettyFactory } from 'pino-pretty';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { configToDaemonArgs, type Config } from '../shared/config.js';
+import { configToDaemonArgs, configToDaemonEnv, type Config } from '../shared/config.js';
 import { BtfdError } from '../shared/errors.js';
 import type { StatusResponse } from '../shared/protocol/status.js';
 import { connectDaemon, defaultDaemonEntry, isNotRunning, stopDaemonAndWait, type ConnectOptions, type DaemonClient } from './connect.js';
@@ -53,7 +53,10 @@ async function connectIfRunning(config: Config): Promise<DaemonClient | null> {
  */
 function runForeground(config: Config, io: CommandIo): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [defaultDaemonEntry(), ...configToDaemonArgs(config), '--foreground'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [defaultDaemonEntry(), ...configToDaemonArgs(config), '--foreground'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...configToDaemonEnv(config) },
+    });
     child.stdout.on('data', (chunk: Buffer) => io.stdout.write(chunk));
     child.stderr.on('data', (chunk: Buffer) => io.stderr.write(chunk));
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
@@ -132,6 +135,8 @@ export function formatStatus(status: StatusResponse): string {
     const hitRate = lookups === 0 ? 'no lookups yet' : `${Math.round((100 * cache.hits) / lookups)}% hits of ${lookups}`;
     lines.push(`  cache    ${status.cacheDir}`);
     lines.push(`           ${cache.entries} entries, ${formatBytes(cache.bytes)} of ${formatBytes(cache.maxBytes)}, ${hitRate}, saved ${formatDuration(cache.savedMs / 1000)}`);
+    for (const tier of cache.tiers) lines.push(`           ${tier.tier}: ${formatTier(tier)}`);
+    if (cache.remote !== null) lines.push(`  remote   ${formatRemote(cache.remote)}`);
   }
   lines.push(`  workers  ${status.pool.size} (${status.pool.busy} busy, ${status.pool.queued} queued)`);
   const modules = Object.entries(status.modules).map(([outcome, count]) => `${count} ${outcome}`).join(', ');

@@ -3,7 +3,7 @@
  * this module and prints the protocol objects as they are.
  */
 import path from 'node:path';
-import type { BuildReport, CacheStats, Explanation, ModuleState } from '../shared/build-types.js';
+import type { BuildReport, CacheStats, CacheTierStats, Explanation, ModuleState, RemoteCacheStatus } from '../shared/build-types.js';
 import { toBtfdError } from '../shared/errors.js';
 import { describeCounts } from '../shared/module-actions.js';
 
@@ -44,20 +44,42 @@ export function formatExplanation(explanation: Explanation): string {
     lines.push(`  ${input.name.padEnd(8)} ${input.digest.slice(0, 16)}  ${input.value}${changed}`);
   }
   lines.push(`  verdict  ${explanation.verdict}: ${explanation.reason}`);
-  lines.push(`  cache    ${explanation.cached ? 'has an artifact for this key' : 'has no artifact for this key'}`);
+  lines.push(`  cache    ${explanation.cached ? `has an artifact for this key (${explanation.tier ?? 'local'} tier)` : 'has no artifact for this key'}`);
   if (explanation.lastBuild) {
     lines.push(`  last     ${explanation.lastBuild.outcome} at ${new Date(explanation.lastBuild.atMs).toISOString()}: ${explanation.lastBuild.reason}`);
   }
   return lines.join('\n');
 }
 
+/** One tier's figures on one line: `remote   12 hits, 3 misses, 0 errors, 1.2 MiB read, 3.4 MiB written`. */
+export function formatTier(tier: CacheTierStats): string {
+  const extra = [tier.skipped > 0 ? `${tier.skipped} skipped` : '', tier.corrupt > 0 ? `${tier.corrupt} corrupt` : ''].filter(Boolean);
+  return `${tier.hits} hits, ${tier.misses} misses, ${tier.errors} errors${extra.length > 0 ? `, ${extra.join(', ')}` : ''}, `
+    + `${formatBytes(tier.bytesRead)} read, ${formatBytes(tier.bytesWritten)} written`;
+}
+
+/** The remote tier's state on one line: where, mode, breaker, uploads. */
+export function formatRemote(remote: RemoteCacheStatus): string {
+  const mode = `${remote.readOnly ? 'read-only' : 'read-write'}${remote.salted ? ', salted' : ''}`;
+  const { breaker, uploads } = remote;
+  const state = breaker.state === 'closed'
+    ? 'breaker closed'
+    : `breaker ${breaker.state.toUpperCase()}${breaker.retryAtMs === null ? '' : ` until ${new Date(breaker.retryAtMs).toISOString()}`} after ${breaker.failures} failures`;
+  const last = breaker.state !== 'closed' && breaker.lastError ? ` (last: ${breaker.lastError.code}: ${breaker.lastError.message})` : '';
+  const pending = uploads.queued + uploads.running;
+  return `${remote.location} (${remote.kind}, ${mode}); ${state}${last}; uploads ${pending} pending, ${uploads.done} done, ${uploads.failed} failed, ${uploads.dropped} dropped`;
+}
+
 /** `btfd cache stats`. */
 export function formatCacheStats(stats: CacheStats): string {
-  return [
+  const lines = [
     `entries  ${stats.entries} (${stats.blobs} blobs, ${formatBytes(stats.bytes)} of ${formatBytes(stats.maxBytes)})`,
     `hits     ${stats.hits}, misses ${stats.misses}, relocated ${stats.relocated}, pahole time saved ${(stats.savedMs / 1000).toFixed(1)}s`,
-    `files    ${stats.files} in the stat cache`,
-  ].join('\n');
+  ];
+  for (const tier of stats.tiers) lines.push(`${tier.tier.padEnd(8)} ${formatTier(tier)}`);
+  if (stats.remote !== null) lines.push(`         ${formatRemote(stats.remote)}`);
+  lines.push(`files    ${stats.files} in the stat cache`);
+  return lines.join('\n');
 }
 
 /** `btfd modules`: one line per module. */

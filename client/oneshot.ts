@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { configToDaemonArgs, type Config } from '../shared/config.js';
+import { configToDaemonArgs, configToDaemonEnv, type Config } from '../shared/config.js';
 import { BtfdError } from '../shared/errors.js';
 import { ensurePrivateDir } from '../shared/paths.js';
 import { defaultDaemonEntry, DEFAULT_START_TIMEOUT_MS, logTail } from './connect.js';
@@ -31,7 +31,7 @@ export async function startOneshotDaemon(config: Config, options: { readonly env
   const logFd = fs.openSync(config.logPath, 'a', 0o600);
   const child = spawn(process.execPath, [options.daemonEntry ?? defaultDaemonEntry(), ...configToDaemonArgs(config), '--oneshot-socket', socketPath], {
     stdio: ['pipe', logFd, logFd],
-    env: options.env ?? process.env,
+    env: { ...(options.env ?? process.env), ...configToDaemonEnv(config) },
   });
   fs.closeSync(logFd);
   let exitCode: number | null = null;

@@ -59,6 +59,9 @@ export interface KeyInput {
   readonly previous?: string;
 }
 
+/** The tiers of the artifact cache: the local store first, a remote one (HTTP or Redis) behind it. */
+export type CacheTierName = 'local' | 'remote';
+
 /** What `btfd explain MODULE.ko` reports. */
 export interface Explanation {
   readonly path: string;
@@ -67,6 +70,8 @@ export interface Explanation {
   readonly verdict: ModuleAction;
   readonly reason: string;
   readonly cached: boolean;
+  /** Which tier holds the key's artifact, when one does. */
+  readonly tier?: CacheTierName;
   readonly lastBuild?: { readonly outcome: string; readonly reason: string; readonly atMs: number };
 }
 
@@ -76,6 +81,53 @@ export interface ModuleState {
   readonly outcome: string;
   readonly reason: string;
   readonly updatedMs: number;
+}
+
+/**
+ * One cache tier's figures: counters kept in the cache database, so they add up across daemon
+ * restarts and every process sharing the cache dir.
+ */
+export interface CacheTierStats {
+  readonly tier: CacheTierName;
+  /** Artifacts restored from this tier. */
+  readonly hits: number;
+  /** Lookups during builds that this tier could not answer. */
+  readonly misses: number;
+  /** Failed requests (remote); blobs whose file had gone (local). */
+  readonly errors: number;
+  /** Requests not sent because the circuit breaker was open (remote; 0 for local). */
+  readonly skipped: number;
+  /** Entries that failed verification: dropped, never installed. */
+  readonly corrupt: number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+}
+
+/** The remote tier's live state (since the daemon started): where, how, breaker and uploads. */
+export interface RemoteCacheStatus {
+  readonly kind: 'http' | 'redis';
+  /** The URL without credentials. */
+  readonly location: string;
+  readonly readOnly: boolean;
+  /** Whether a salt (BTFD_REMOTE_SALT) keys this cache's entries; the salt itself is not shown. */
+  readonly salted: boolean;
+  readonly timeoutMs: number;
+  readonly breaker: {
+    readonly state: 'closed' | 'open' | 'half-open';
+    /** Failures in a row. */
+    readonly failures: number;
+    /** When an open breaker lets a probe through (ms since the epoch); null unless open. */
+    readonly retryAtMs: number | null;
+    readonly lastError: { readonly code: ErrorCode; readonly message: string; readonly atMs: number } | null;
+  };
+  readonly uploads: {
+    readonly queued: number;
+    readonly running: number;
+    readonly done: number;
+    readonly failed: number;
+    /** Not attempted: the queue was full, or shutdown's drain deadline passed. */
+    readonly dropped: number;
+  };
 }
 
 /** Cache figures for `btfd cache stats` and `btfd status`. */
@@ -99,6 +151,10 @@ export interface CacheStats {
   readonly corrupt: number;
   /** Blobs dropped because their file had disappeared. */
   readonly missing: number;
+  /** The same split by tier: local first, then the remote when one is configured. */
+  readonly tiers: readonly CacheTierStats[];
+  /** The remote tier, or null when there is none. */
+  readonly remote: RemoteCacheStatus | null;
 }
 
 /** What `btfd cache gc` removed. */

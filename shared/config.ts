@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BtfdError } from './errors.js';
 import { currentUser, resolveLayout, type Env, type Layout } from './paths.js';
+import { Secret } from './secret.js';
 
 /** pino's levels, plus `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -25,7 +26,34 @@ export const DEFAULT_MAX_CACHE_BYTES = 2 * 1024 ** 3;
 export const DEFAULT_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
 export const DEFAULT_PAHOLE = 'pahole';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+/** A remote request (connect included) that takes longer has failed: the most a remote can stall a build per request. */
+export const DEFAULT_REMOTE_TIMEOUT_MS = 5_000;
+const MAX_REMOTE_TIMEOUT_MS = 10 * 60 * 1000;
 const MAX_WORKERS = 1024;
+/** The value of BTFD_REMOTE_CACHE (or a flag) that turns a configured remote off. */
+export const REMOTE_CACHE_OFF = 'off';
+
+/** The kinds of remote cache: the bazel-remote HTTP protocol, or Redis. */
+export type RemoteKind = 'http' | 'redis';
+
+/** A team cache behind the local one (see docs/remote-cache.md). */
+export interface RemoteCacheConfig {
+  readonly kind: RemoteKind;
+  /** Where it is, credentials removed: what logs, status and the config hash see. */
+  readonly location: string;
+  /** The URL as configured, credentials included: for the backend and a spawned daemon only. */
+  readonly url: Secret;
+  /** BTFD_REMOTE_CACHE_TOKEN: the HTTP bearer token, or the Redis password. */
+  readonly token: Secret | null;
+  /** Read from the remote, never write to it. */
+  readonly readOnly: boolean;
+  /** Mixed into every action key sent to the remote: a new salt disowns every entry made under the old one. */
+  readonly salt: string;
+  /** Each remote request fails after this long. */
+  readonly timeoutMs: number;
+  /** Redis only: entries expire this long after they were last written or read; null keeps them. */
+  readonly ttlSeconds: number | null;
+}
 
 /** The resolved, validated configuration of one btfd instance: its paths, then its settings. */
 export interface Config extends Omit<Layout, 'defaultConfigFile'> {
@@ -42,6 +70,8 @@ export interface Config extends Omit<Layout, 'defaultConfigFile'> {
   readonly logLevel: LogLevel;
   /** Relocate cached module BTF onto a new base instead of running pahole, where exact. */
   readonly relocate: boolean;
+  /** The remote cache tier, or null for a local cache only. */
+  readonly remote: RemoteCacheConfig | null;
 }
 
 /** Command-line flags (commander gives strings; numbers are accepted too). */
@@ -55,6 +85,13 @@ export interface ConfigFlags {
   readonly logLevel?: string;
   /** `1`/`0` (or a boolean). */
   readonly relocate?: boolean | string;
+  /** A remote cache URL, or `off`. */
+  readonly remoteCache?: string;
+  readonly remoteReadOnly?: boolean | string;
+  readonly remoteSalt?: string;
+  readonly remoteTimeoutMs?: number | string;
+  /** Seconds, or a duration such as `7d`. */
+  readonly remoteTtl?: number | string;
 }
 
 /** What {@link resolveConfig} reads. */
@@ -70,7 +107,10 @@ export interface ConfigSources {
 }
 
 /** The keys a config file may set. */
-const FILE_KEYS = ['pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'logLevel', 'relocate'] as const;
+const FILE_KEYS = [
+  'pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'logLevel', 'relocate',
+  'remoteCache', 'remoteCacheToken', 'remoteReadOnly', 'remoteSalt', 'remoteTimeoutMs', 'remoteTtl',
+] as const;
 type FileKey = (typeof FILE_KEYS)[number];
 
 /** One layer of raw values, each with the name the user knows it by. */
@@ -86,15 +126,27 @@ const ENV_NAMES: Record<FileKey, string> = {
   idleTimeoutMs: 'BTFD_IDLE_TIMEOUT_MS',
   logLevel: 'BTFD_LOG_LEVEL',
   relocate: 'BTFD_RELOCATE',
+  remoteCache: 'BTFD_REMOTE_CACHE',
+  remoteCacheToken: 'BTFD_REMOTE_CACHE_TOKEN',
+  remoteReadOnly: 'BTFD_REMOTE_READONLY',
+  remoteSalt: 'BTFD_REMOTE_SALT',
+  remoteTimeoutMs: 'BTFD_REMOTE_TIMEOUT_MS',
+  remoteTtl: 'BTFD_REMOTE_TTL',
 };
 
-const FLAG_NAMES: Record<FileKey, string> = {
+/** The token has no flag on purpose: a command line shows in `ps` and in shell history. */
+const FLAG_NAMES: Record<Exclude<FileKey, 'remoteCacheToken'>, string> = {
   pahole: '--pahole',
   workers: '--workers',
   maxCacheBytes: '--max-cache-size',
   idleTimeoutMs: '--idle-timeout-ms',
   logLevel: '--log-level',
   relocate: '--relocate',
+  remoteCache: '--remote-cache',
+  remoteReadOnly: '--remote-readonly',
+  remoteSalt: '--remote-salt',
+  remoteTimeoutMs: '--remote-timeout-ms',
+  remoteTtl: '--remote-ttl',
 };
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
@@ -133,17 +185,77 @@ function parseNonEmpty(value: unknown, option: string): string {
   return value;
 }
 
-function parseBoolean(value: unknown, option: string): boolean {
-  if (typeof value === 'boolean') return value;
-  if (value === '1' || value === 'true' || value === 'yes') return true;
-  if (value === '0' || value === 'false' || value === 'no') return false;
-  throw invalid(option, '1 or 0 (true or false)', value);
-}
-
 function parseLogLevel(value: unknown, option: string): LogLevel {
   const found = LOG_LEVELS.find((level) => level === value);
   if (found === undefined) throw invalid(option, `one of ${LOG_LEVELS.join(', ')}`, value);
   return found;
+}
+
+function parseBoolean(value: unknown, option: string): boolean {
+  if (typeof value === 'boolean') return value;
+  const text = typeof value === 'string' ? value.trim().toLowerCase() : '';
+  if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+  if (['0', 'false', 'no', 'off'].includes(text)) return false;
+  throw invalid(option, '1 or 0 (true or false)', value);
+}
+
+const DURATION_UNITS_S: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** Seconds, or a whole number with a unit: `90`, `30m`, `12h`, `7d`. */
+function parseDurationSeconds(value: unknown, option: string): number {
+  const match = typeof value === 'number' ? [String(value), String(value), ''] : typeof value === 'string' ? /^\s*(\d+)\s*([smhd]?)\s*$/i.exec(value) : null;
+  const unit = DURATION_UNITS_S[(match?.[2] ?? '').toLowerCase()];
+  const seconds = match && unit !== undefined ? Number(match[1]) * unit : NaN;
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) throw invalid(option, 'a positive duration such as 3600, 12h or 7d', value);
+  return seconds;
+}
+
+type Picked = { value: unknown; option: string } | undefined;
+
+/**
+ * The remote tier's settings, validated together: the URL decides which of the others apply.
+ * The URL's credentials stay inside a Secret; `location` is the URL without them.
+ */
+function resolveRemote(pickKey: (key: FileKey) => Picked): RemoteCacheConfig | null {
+  const source = pickKey('remoteCache');
+  if (source === undefined) return null;
+  const text = parseNonEmpty(source.value, source.option).trim();
+  if (text === REMOTE_CACHE_OFF) return null;
+  // Never echo the value back: it may hold a password.
+  const malformed = (requirement: string) =>
+    new BtfdError('BTFD_ERR_CONFIG_INVALID', `${source.option} must be ${requirement} (the value is not shown: it may hold credentials)`);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw malformed('a URL such as http://host:8080/prefix, https://…, redis://host:6379 or rediss://…');
+  }
+  const kind: RemoteKind | undefined = url.protocol === 'http:' || url.protocol === 'https:' ? 'http' : url.protocol === 'redis:' || url.protocol === 'rediss:' ? 'redis' : undefined;
+  if (kind === undefined) throw malformed('an http://, https://, redis:// or rediss:// URL');
+  if (url.hostname === '') throw malformed('a URL with a host');
+  if (url.search !== '' || url.hash !== '') throw malformed('a URL without a query or fragment');
+  if (kind === 'redis' && !/^\/?(\d+)?$/.test(url.pathname)) throw malformed('a Redis URL whose path is a database number, as in redis://host:6379/0');
+  const tokenPick = pickKey('remoteCacheToken');
+  const token = tokenPick === undefined ? null : new Secret(parseNonEmpty(tokenPick.value, tokenPick.option));
+  if (token !== null && (url.username !== '' || url.password !== '')) {
+    throw new BtfdError('BTFD_ERR_CONFIG_INVALID', `${tokenPick!.option} and credentials in ${source.option} are both set: keep one`);
+  }
+  const readOnly = pickKey('remoteReadOnly');
+  const salt = pickKey('remoteSalt');
+  const timeout = pickKey('remoteTimeoutMs');
+  const ttl = pickKey('remoteTtl');
+  if (ttl !== undefined && kind !== 'redis') throw invalid(ttl.option, 'unset for an HTTP cache (its server evicts entries; a TTL applies to redis:// caches)', ttl.value);
+  const path = url.pathname.replace(/\/+$/, '');
+  return {
+    kind,
+    location: `${url.protocol}//${url.host}${path}`,
+    url: new Secret(text),
+    token,
+    readOnly: readOnly ? parseBoolean(readOnly.value, readOnly.option) : false,
+    salt: salt ? String(salt.value) : '',
+    timeoutMs: timeout ? parseInteger(timeout.value, timeout.option, 1, MAX_REMOTE_TIMEOUT_MS) : DEFAULT_REMOTE_TIMEOUT_MS,
+    ttlSeconds: ttl ? parseDurationSeconds(ttl.value, ttl.option) : null,
+  };
 }
 
 /** The topmost layer that sets `key`, with the option's user-facing name. */
@@ -194,10 +306,10 @@ function envLayer(env: Env): Layer {
 
 function flagLayer(flags: ConfigFlags): Layer {
   const values: Partial<Record<FileKey, unknown>> = {};
-  for (const key of FILE_KEYS) {
+  for (const key of Object.keys(FLAG_NAMES) as (keyof typeof FLAG_NAMES)[]) {
     if (flags[key] !== undefined) values[key] = flags[key];
   }
-  return { values, nameOf: (key) => FLAG_NAMES[key] };
+  return { values, nameOf: (key) => (key === 'remoteCacheToken' ? ENV_NAMES[key] : FLAG_NAMES[key]) };
 }
 
 function resolveHome(flags: ConfigFlags, env: Env): string | null {
@@ -247,23 +359,48 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
     idleTimeoutMs: idle ? parseInteger(idle.value, idle.option, 0, 2 ** 31 - 1) : DEFAULT_IDLE_TIMEOUT_MS,
     logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.option) : DEFAULT_LOG_LEVEL,
     relocate: relocate ? parseBoolean(relocate.value, relocate.option) : true,
+    remote: resolveRemote((key) => pick(layers, key)),
   };
+  if (config.remote !== null) Object.freeze(config.remote);
   return Object.freeze(config);
 }
 
 /**
  * A digest of what must agree between a client and the daemon it talks to: where the cache is,
- * which pahole runs, the pool size and the cache limit. Idle timeout and log level are left out
- * on purpose: they change nothing a build produces, and restarting over them would only churn.
+ * which pahole runs, the pool size, the cache limit, and which remote it shares with (where, in
+ * which mode, under which salt). Idle timeout, log level and the remote's timeout and TTL are
+ * left out on purpose: they change nothing a build produces, and restarting over them would only
+ * churn. Credentials are left out too, so that no digest of a secret is ever shown: after
+ * changing them, `btfd stop`.
  */
 export function configHash(config: Config): string {
-  const relevant = [config.cacheDir, config.pahole, config.workers, config.maxCacheBytes];
+  const remote = config.remote === null ? null : [config.remote.location, config.remote.readOnly, config.remote.salt];
+  const relevant = [config.cacheDir, config.pahole, config.workers, config.maxCacheBytes, ...(remote === null ? [] : [remote])];
   return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
 }
 
 /**
+ * The remote settings for a spawned daemon's environment. They travel there rather than on its
+ * command line because the URL may carry credentials, and a command line is readable by every
+ * user (`ps`); `off` overrides a remote that the config file sets but the client turned off.
+ */
+export function configToDaemonEnv(config: Config): Record<string, string> {
+  const remote = config.remote;
+  if (remote === null) return { [ENV_NAMES.remoteCache]: REMOTE_CACHE_OFF };
+  return {
+    [ENV_NAMES.remoteCache]: remote.url.reveal(),
+    [ENV_NAMES.remoteCacheToken]: remote.token?.reveal() ?? '',
+    [ENV_NAMES.remoteReadOnly]: remote.readOnly ? '1' : '0',
+    [ENV_NAMES.remoteSalt]: remote.salt,
+    [ENV_NAMES.remoteTimeoutMs]: String(remote.timeoutMs),
+    [ENV_NAMES.remoteTtl]: remote.ttlSeconds === null ? '' : String(remote.ttlSeconds),
+  };
+}
+
+/**
  * The daemon's command line for `config`: a spawned daemon resolves exactly the client's values
- * (its environment supplies the same XDG dirs and config file).
+ * (its environment supplies the same XDG dirs and config file, and {@link configToDaemonEnv} the
+ * remote settings).
  */
 export function configToDaemonArgs(config: Config): string[] {
   const args: string[] = [];

@@ -40,6 +40,14 @@ export const ERROR_CATALOG = {
   // Cache
   BTFD_ERR_CACHE_CORRUPT: { status: 500, next: 'A cache blob failed its digest check and was dropped; run `btfd cache verify` and, if it keeps happening, check the disk.' },
   BTFD_ERR_CACHE_UNAVAILABLE: { status: 500, next: 'The cache database could not be opened: check permissions on the cache dir, or move it aside and let btfd create a new one.' },
+  // Remote cache tier: failures are values (a miss for the build), reported in status and logs
+  BTFD_ERR_REMOTE_TIMEOUT: { status: 504, next: 'The remote cache did not answer within BTFD_REMOTE_TIMEOUT_MS: check the server and the network (or raise the timeout); builds go on with the local cache meanwhile.' },
+  BTFD_ERR_REMOTE_UNREACHABLE: { status: 502, next: 'Check the host and port in BTFD_REMOTE_CACHE and that the server runs; for https, that its certificate is trusted (NODE_EXTRA_CA_CERTS=ca.pem for a private CA).' },
+  BTFD_ERR_REMOTE_AUTH: { status: 502, next: 'The remote cache refused the credentials: fix user:password in BTFD_REMOTE_CACHE or BTFD_REMOTE_CACHE_TOKEN, then `btfd stop` so the daemon starts again with them.' },
+  BTFD_ERR_REMOTE_FAILED: { status: 502, next: 'The remote cache answered with an error (named in the message): read the server\'s log; btfd tries again once the circuit breaker\'s pause is over.' },
+  BTFD_ERR_REMOTE_CORRUPT: { status: 502, next: 'A remote entry failed verification and was not used (the module was rebuilt locally); if it recurs, set a new BTFD_REMOTE_SALT to disown the remote\'s entries and check who writes to it.' },
+  BTFD_ERR_REMOTE_UNAVAILABLE: { status: 503, next: 'The remote cache failed repeatedly and is skipped for a while (`btfd status` says until when); builds use the local cache meanwhile; fix the cause named in the last error.' },
+  BTFD_ERR_REMOTE_READ_ONLY: { status: 409, next: 'BTFD_REMOTE_READONLY=1 is set, so nothing is uploaded: unset it on the machine that should fill the team cache (CI).' },
   // Trees and configuration
   BTFD_ERR_TREE_NOT_FOUND: { status: 404, next: 'Check the directory path; it must exist and be readable.' },
   BTFD_ERR_CONFIG_INVALID: { status: 400, next: 'Fix the option named in the message (see `btfd --help`).' },

@@ -12,7 +12,11 @@ import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, 
 import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES } from '../../shared/module-actions.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
+import type { RemoteCacheConfig } from '../../shared/config.js';
+import { openRemoteTier } from '../store/remote/open-remote.js';
+import type { RemoteTier } from '../store/remote/remote-tier.js';
 import { openStore, type Store } from '../store/store.js';
+import { createTieredCache } from '../store/tiered-cache.js';
 import type { TreeCheck } from '../../shared/protocol/kbuild.js';
 import { checkKbuildTree } from '../tree/kbuild-check.js';
 import { findModules, findTreeOf } from '../tree/module-tree.js';
@@ -56,6 +60,8 @@ export interface EngineHooks {
 
 export interface EngineOptions {
   readonly store: Store;
+  /** The remote cache tier behind the store's local one, or none. */
+  readonly remote?: RemoteTier | null;
   readonly config: EngineConfig;
   readonly logger: Logger;
   readonly hooks?: EngineHooks;
@@ -105,22 +111,26 @@ export function createEngine(options: EngineOptions): Engine {
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
   const pool = createWorkerPool({ workers: config.workers, logger: log });
   const contexts = createContextResolver({ store, pahole: config.pahole, searchPath, relocate: config.relocate ?? true, log });
-  const inputs = createModuleInputReader(store, pool);
+  // The local tier first, the remote (if any) behind it: every step talks to the tiers together.
+  const cache = createTieredCache({ local: store.artifacts, counters: store.counters, remote: options.remote ?? null, log });
+  const inputs = createModuleInputReader(store, pool, cache);
   const baseViews = createBaseViews(2);
   const ownWrites = createOwnWrites();
   const plan = async (ctx: TreeContext, modulePath: string, readOnly = false): Promise<ModulePlan> => decide(await inputs.read(ctx, modulePath, readOnly));
   const executor = createExecutor({
     store,
+    cache,
     ownWrites,
     log,
     replan: (ctx, modulePath) => plan(ctx, modulePath),
     steps: {
-      restore: createRestoreStep({ cache: store.artifacts, baseView: (snapshot) => baseViews.load(snapshot), log }),
+      restore: createRestoreStep({ cache, baseView: (snapshot) => baseViews.load(snapshot), log }),
       relocate: createRelocateStep({
-        cache: store.artifacts, counters: store.counters, pool, diffs: createBaseDiffs(pool, store.bases), bases: store.bases, inputs, log,
+        cache, blobPath: (digest) => store.artifacts.blobPath(digest), counters: store.counters, pool,
+        diffs: createBaseDiffs(pool, store.bases), bases: store.bases, inputs, log,
       }),
       regenerate: createRegenerateStep({
-        cache: store.artifacts, counters: store.counters, pool, inputs, tmpRoot, objcopy: config.objcopy ?? 'objcopy', log,
+        cache, counters: store.counters, pool, inputs, tmpRoot, objcopy: config.objcopy ?? 'objcopy', log,
         ...(options.hooks?.beforeRegenerate ? { beforeRegenerate: options.hooks.beforeRegenerate } : {}),
       }),
     },
@@ -223,6 +233,7 @@ export function createEngine(options: EngineOptions): Engine {
       verdict: p.action,
       reason: p.reason,
       cached: p.cached !== null,
+      ...(p.cached ? { tier: p.cached.tier } : {}),
       ...(previous ? { lastBuild: { outcome: previous.outcome, reason: previous.reason, atMs: previous.updatedMs } } : {}),
     };
   }
@@ -254,16 +265,30 @@ export function createEngine(options: EngineOptions): Engine {
   };
 }
 
-/** An engine with a store of its own in `cacheDir`, for one process; close() closes both. */
-export function openEngine(options: Omit<EngineOptions, 'store'> & { readonly cacheDir: string }): Engine & { readonly store: Store } {
-  const store = openStore({ dir: options.cacheDir });
-  const engine = createEngine({ ...options, store });
+/** How long {@link openEngine}'s close() waits for remote uploads (as the daemon's shutdown does). */
+const OPEN_ENGINE_UPLOAD_DRAIN_MS = 10_000;
+
+/**
+ * An engine with a store of its own in `cacheDir`, and a remote tier when `remoteCache` is given,
+ * for one process; close() closes the engine, drains uploads (bounded), then the remote and store.
+ */
+export function openEngine(
+  options: Omit<EngineOptions, 'store' | 'remote'> & { readonly cacheDir: string; readonly remoteCache?: RemoteCacheConfig | null },
+): Engine & { readonly store: Store; readonly remote: RemoteTier | null } {
+  const { cacheDir, remoteCache, ...engineOptions } = options;
+  const store = openStore({ dir: cacheDir });
+  const remote = remoteCache ? openRemoteTier({ config: remoteCache, count: (name, by) => store.counters.add(name, by), logger: options.logger }) : null;
+  const engine = createEngine({ ...engineOptions, store, remote });
   let closed: Promise<void> | null = null;
   return {
     ...engine,
     store,
+    remote,
     close() {
-      closed ??= engine.close().finally(() => store.close());
+      closed ??= engine.close()
+        .then(() => remote?.drain(OPEN_ENGINE_UPLOAD_DRAIN_MS))
+        .then(() => remote?.close())
+        .finally(() => store.close());
       return closed;
     },
   };

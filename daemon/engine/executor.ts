@@ -15,6 +15,7 @@ import { BtfdError, codeOf } from '../../shared/errors.js';
 import { outcomeOf, type ModuleOutcome } from '../../shared/module-actions.js';
 import { installSections } from '../elf/elf-install.js';
 import { sameStamp, stampOf } from '../fs/file-stamp.js';
+import type { ArtifactCache } from '../store/artifact-cache.js';
 import type { Store } from '../store/store.js';
 import type { TreeContext } from './context.js';
 import { createKeyedLock } from './keyed-lock.js';
@@ -31,6 +32,8 @@ const PAHOLE_SECTIONS: ReadonlySet<string> = new Set(['.BTF', '.BTF.base']);
 
 export interface ExecutorOptions {
   readonly store: Store;
+  /** The artifact cache the steps use (its uses are recorded there). */
+  readonly cache: ArtifactCache;
   readonly steps: ActionSteps;
   /** Plan a module afresh (after it changed). */
   readonly replan: (ctx: TreeContext, modulePath: string) => Promise<ModulePlan>;
@@ -56,7 +59,7 @@ export interface Executor {
 }
 
 export function createExecutor(options: ExecutorOptions): Executor {
-  const { store, steps, log } = options;
+  const { store, cache, steps, log } = options;
   const fileLock = createKeyedLock();
 
   async function produce(ctx: TreeContext, planned: ModulePlan): Promise<Produced> {
@@ -99,13 +102,13 @@ export function createExecutor(options: ExecutorOptions): Executor {
         let outcome: ModuleOutcome = 'fresh';
         let reason = plan.reason;
         if (plan.action === 'fresh') {
-          await store.artifacts.touch(plan.key);
+          await cache.touch(plan.key);
         } else {
           const produced = await produce(ctx, plan);
           ({ plan, outcome, reason } = produced);
           await install(plan, produced.stored, scope);
           if (outcome === 'restored') {
-            await store.artifacts.touch(plan.key);
+            await cache.touch(plan.key);
             store.counters.add('hits');
             store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
           }

@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import { BtfdError } from '../../shared/errors.js';
 import { lastChangeNs, stampOf, type FileStamp } from '../fs/file-stamp.js';
 import { RACY_WINDOW_NS, type FileDigests } from '../store/stat-cache.js';
-import type { RelatedAction } from '../store/artifact-cache.js';
+import type { ArtifactCache, RelatedAction } from '../store/artifact-cache.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import type { Store } from '../store/store.js';
 import type { BtfIdsHints } from '../workers/module-worker-types.js';
@@ -33,7 +33,11 @@ function toBuffers(record: Record<string, Uint8Array>): Map<string, Buffer> {
   return new Map(Object.entries(record).map(([name, bytes]) => [name, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]));
 }
 
-export function createModuleInputReader(store: Store, pool: WorkerPool): ModuleInputReader {
+/**
+ * `cache` answers the plan's lookup (every tier); the `.BTF_ids` hints read the local tier only,
+ * since the worker reads the previous artifact's blob file.
+ */
+export function createModuleInputReader(store: Store, pool: WorkerPool, cache: ArtifactCache): ModuleInputReader {
   async function btfIdsHints(ctx: TreeContext, previous: ModuleRecord | null): Promise<BtfIdsHints> {
     const digests = [ctx.baseDigest, previous?.inputs['base'], ...store.bases.list().slice(0, RECENT_BASES_OFFERED)];
     const baseSnapshots = [...new Set(digests.filter((d): d is string => d !== undefined && store.bases.has(d)))].map((d) => store.bases.pathOf(d));
@@ -80,7 +84,7 @@ export function createModuleInputReader(store: Store, pool: WorkerPool): ModuleI
       const digests = await fileDigests(modulePath, stamp, () => btfIdsHints(ctx, previous), readOnly);
       const inputs: KeyInputs = { recipe: RECIPE_SPLIT_BTF, tool: ctx.tool.identity, flags: ctx.flags.flags, base: ctx.baseDigest, module: digests.contentDigest };
       const key = computeKey(inputs);
-      const cached = await store.artifacts.lookup(key);
+      const cached = await cache.lookup(key, { tally: !readOnly });
       return {
         path: modulePath,
         stamp,

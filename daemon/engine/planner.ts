@@ -5,7 +5,7 @@
  */
 import type { ModuleAction } from '../../shared/module-actions.js';
 import type { FileStamp } from '../fs/file-stamp.js';
-import type { CachedAction, RelatedAction } from '../store/artifact-cache.js';
+import type { FoundAction, RelatedAction } from '../store/artifact-cache.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import type { KeyInputs } from './cache-key.js';
 
@@ -20,8 +20,8 @@ export interface PlanInputs {
   readonly key: string;
   /** Digest of the module's current output sections; null when it has none. */
   readonly outputsDigest: string | null;
-  /** The cache entry for the key, or null on a miss. */
-  readonly cached: CachedAction | null;
+  /** The cache entry for the key and the tier holding it, or null on a miss. */
+  readonly cached: FoundAction | null;
   /**
    * On a miss: this module's entry (same content, tool and flags) on another base whose snapshot
    * btfd keeps, to relocate from; null when there is none or relocation is off.
@@ -61,7 +61,7 @@ export function decide(p: PlanInputs): ModulePlan {
   const changes = describeChanges(p.previous, p.inputs);
   const because = changes.length > 0 ? changes.join(', ') : p.previous ? 'output sections missing or altered' : 'first build';
   if (p.cached && p.outputsDigest === p.cached.outputsDigest) return { ...p, action: 'fresh', because, reason: 'output sections match the cached artifact' };
-  if (p.cached) return { ...p, action: 'restore', because, reason: `cached (${because})` };
+  if (p.cached) return { ...p, action: 'restore', because, reason: `${p.cached.tier === 'remote' ? 'cached remotely' : 'cached'} (${because})` };
   if (p.related) return { ...p, action: 'relocate', because, reason: `not cached (${because}); cached on base ${shortDigest(p.related.base)}` };
   return { ...p, action: 'regenerate', because, reason: `not cached (${because})` };
 }

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { CacheTierStats } from '../../shared/build-types.js';
 import type { AppDeps } from './route-deps.js';
 
 export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void {
@@ -22,7 +23,7 @@ export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void 
   gauge('btfd_cache_entries', 'Action cache entries', () => stats().entries);
   gauge('btfd_cache_bytes', 'Bytes of cached artifacts', () => stats().bytes);
   gauge('btfd_cache_max_bytes', 'Cache size limit', () => stats().maxBytes);
-  gauge('btfd_cache_hits_total', 'Modules restored from the cache', () => stats().hits);
+  gauge('btfd_cache_hits_total', 'Modules restored from the cache (any tier)', () => stats().hits);
   gauge('btfd_cache_misses_total', 'Modules whose BTF pahole had to generate', () => stats().misses);
   gauge('btfd_relocated_total', 'Modules whose BTF was relocated from another base instead of generated', () => stats().relocated);
   gauge('btfd_cache_saved_seconds_total', 'pahole time saved by cache hits', () => stats().savedMs / 1000);
@@ -37,6 +38,40 @@ export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void 
       this.reset();
       for (const m of deps.engine.listModules()) this.inc({ outcome: m.outcome });
     },
+  });
+
+  /** A gauge with one series per label value, read afresh on each scrape. */
+  const labelled = (name: string, help: string, label: string, read: () => readonly (readonly [string, number])[]) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, count] of read()) this.set({ [label]: value }, count);
+      },
+    });
+  const perTier = (field: Exclude<keyof CacheTierStats, 'tier'>) => () => stats().tiers.map((t) => [t.tier, t[field]] as const);
+  labelled('btfd_cache_tier_hits_total', 'Artifacts restored from each cache tier', 'tier', perTier('hits'));
+  labelled('btfd_cache_tier_misses_total', 'Lookups each cache tier could not answer', 'tier', perTier('misses'));
+  labelled('btfd_cache_tier_errors_total', 'Failed remote requests; local blobs found missing', 'tier', perTier('errors'));
+  labelled('btfd_cache_tier_skipped_total', 'Remote requests not sent while the circuit breaker was open', 'tier', perTier('skipped'));
+  labelled('btfd_cache_tier_corrupt_total', 'Entries that failed verification, dropped unused', 'tier', perTier('corrupt'));
+  labelled('btfd_cache_tier_read_bytes_total', 'Bytes read from each cache tier', 'tier', perTier('bytesRead'));
+  labelled('btfd_cache_tier_written_bytes_total', 'Bytes written to each cache tier', 'tier', perTier('bytesWritten'));
+  const remote = () => stats().remote;
+  gauge('btfd_remote_breaker_open', 'Whether the remote cache is being skipped (circuit breaker open or probing); 0 without a remote', () => {
+    const state = remote()?.breaker.state;
+    return state === 'open' || state === 'half-open' ? 1 : 0;
+  });
+  gauge('btfd_remote_uploads_pending', 'Uploads to the remote cache queued or running', () => {
+    const uploads = remote()?.uploads;
+    return uploads ? uploads.queued + uploads.running : 0;
+  });
+  labelled('btfd_remote_uploads_total', 'Uploads to the remote cache since the daemon started, by result', 'result', () => {
+    const uploads = remote()?.uploads;
+    return uploads ? [['done', uploads.done], ['failed', uploads.failed], ['dropped', uploads.dropped]] : [];
   });
 
   app.get('/metrics', async (_request, reply) => {

@@ -1,11 +1,14 @@
 /**
  * runDaemon(): bring one daemon up on its unix socket, and own its teardown.
  *
- * Order: private dirs → log file → home lock (see daemon-lock.ts) → engine → listen (socket
- * 0600) → reconcile in the background (`warming` until it resolves) → idle timer.
+ * Order: private dirs → log file → home lock (see daemon-lock.ts) → store → remote cache tier
+ * (connects lazily) → engine → listen (socket 0600) → reconcile in the background (`warming`
+ * until it resolves) → idle timer.
  * Teardown (one idempotent function, see shutdown.ts): stop accepting and drain in-flight
- * requests → close watchers → close the engine (pool, then store) → release the lock last, so
- * a successor can only start once this daemon no longer touches the store.
+ * requests → close watchers → close the engine (its builds finish, then the pool) → drain the
+ * remote uploads (bounded by UPLOAD_DRAIN_MS) and close its connections → close the store →
+ * release the lock last, so a successor can only start once this daemon no longer touches the
+ * store.
  *
  * Takes no `process`: main.ts passes the pid and turns the shutdown reason into an exit code.
  */
@@ -18,6 +21,8 @@ import { ensurePrivateDir } from '../../shared/paths.js';
 import { buildApp } from '../app.js';
 import type { Engine } from '../engine/engine.js';
 import { createCacheAdmin } from '../store/cache-admin.js';
+import { openRemoteTier } from '../store/remote/open-remote.js';
+import type { RemoteTier } from '../store/remote/remote-tier.js';
 import { openStore, type Store } from '../store/store.js';
 import type { DaemonRuntime } from '../routes/route-deps.js';
 import { createWatchManager, type WatchEvent } from '../watch/watch-manager.js';
@@ -33,9 +38,17 @@ const WATCH_SETTLE_MS = 250;
 /** Stat rescan of watched trees, for events the watcher missed. */
 const WATCH_RESCAN_MS = 5 * 60 * 1000;
 const LOG_FILE_MODE = 0o600;
+/** How long shutdown waits for queued remote uploads; the rest are dropped (counted, logged). */
+export const UPLOAD_DRAIN_MS = 10_000;
 
 /** How the daemon gets its engine: `createEngine` from daemon/engine/engine.ts, or a fake. */
-export type EngineFactory = (options: { readonly config: Config; readonly logger: Logger; readonly store: Store }) => Engine;
+export type EngineFactory = (options: {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly store: Store;
+  /** The remote cache tier behind the store, when one is configured. */
+  readonly remote: RemoteTier | null;
+}) => Engine;
 
 export interface RunDaemonOptions {
   readonly config: Config;
@@ -114,10 +127,13 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     await lock.release();
     throw err;
   }
+  // Remote failures are values from here on; opening it makes no request.
+  const remote = config.remote === null ? null : openRemoteTier({ config: config.remote, count: (name, by) => store.counters.add(name, by), logger });
   try {
-    engine = options.createEngine({ config, logger, store });
+    engine = options.createEngine({ config, logger, store, remote });
   } catch (err) {
     log.error({ err }, 'engine failed to start');
+    await remote?.close();
     store.close();
     await lock.release();
     throw err;
@@ -155,9 +171,21 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     { name: 'http server', run: async () => { await app?.close(); } },
     { name: 'watchers', run: () => watch.close() },
     { name: 'engine', run: () => engine.close() },
+    { name: 'remote uploads', run: () => drainUploads() },
+    { name: 'remote cache', run: () => remote?.close() },
     { name: 'store', run: () => store.close() },
     { name: 'lock', run: () => lock.release() },
   ];
+  const drainUploads = async (): Promise<void> => {
+    if (remote === null) return;
+    const pending = remote.status().uploads;
+    if (pending.queued + pending.running === 0) return;
+    log.info({ queued: pending.queued, running: pending.running, drainMs: UPLOAD_DRAIN_MS }, 'waiting for remote uploads');
+    const complete = await remote.drain(UPLOAD_DRAIN_MS);
+    const after = remote.status().uploads;
+    if (complete) log.info({ done: after.done, failed: after.failed }, 'remote uploads drained');
+    else log.warn({ dropped: after.dropped, running: after.running, drainMs: UPLOAD_DRAIN_MS }, 'remote uploads not finished in time; the rest were dropped');
+  };
   const shutdown = createShutdown(steps, log);
   const idle = createIdleTimer({
     timeoutMs: options.oneshotSocket !== undefined ? 0 : config.idleTimeoutMs,
@@ -178,7 +206,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     },
     activity: idle,
   };
-  app = buildApp({ config, engine, cache: createCacheAdmin(store, config.maxCacheBytes), watch, events, logger, runtime });
+  app = buildApp({ config, engine, cache: createCacheAdmin(store, config.maxCacheBytes, remote), watch, events, logger, runtime });
 
   try {
     await app.listen({ path: socketPath });
@@ -188,7 +216,9 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     await shutdown({ kind: 'fatal', error: err });
     throw err;
   }
-  log.info({ socketPath, workers: config.workers, cacheDir: config.cacheDir, oneshot: options.oneshotSocket !== undefined }, 'daemon listening');
+  log.info({
+    socketPath, workers: config.workers, cacheDir: config.cacheDir, oneshot: options.oneshotSocket !== undefined, remoteCache: remote?.location ?? null,
+  }, 'daemon listening');
 
   const reconciled = (async () => {
     try {

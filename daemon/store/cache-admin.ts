@@ -1,5 +1,9 @@
-/** Cache maintenance as the routes offer it: figures, LRU gc to a size limit, verify, clear. */
+/**
+ * Cache maintenance as the routes offer it: figures (per tier), LRU gc to a size limit, verify,
+ * clear. Maintenance is the local tier's: a team's remote is its server's to evict and clear.
+ */
 import type { CacheGcResult, CacheStats, CacheVerifyResult } from '../../shared/build-types.js';
+import type { RemoteTier } from './remote/remote-tier.js';
 import type { Store } from './store.js';
 
 export interface CacheAdmin {
@@ -10,9 +14,10 @@ export interface CacheAdmin {
   clear(): void;
 }
 
-export function createCacheAdmin(store: Store, maxCacheBytes: number): CacheAdmin {
+/** `remote`: the remote tier, whose live status (breaker, uploads) joins the figures. */
+export function createCacheAdmin(store: Store, maxCacheBytes: number, remote: RemoteTier | null = null): CacheAdmin {
   return {
-    stats: () => store.stats(maxCacheBytes),
+    stats: () => store.stats(maxCacheBytes, remote?.status() ?? null),
     gc: (maxBytes) => store.artifacts.gc(maxBytes ?? maxCacheBytes),
     verify: () => store.artifacts.verify(),
     clear: () => store.clear(),

@@ -1,11 +1,16 @@
 /**
- * Cache counters that outlive the process (`btfd cache stats`): hits, misses, relocations, the
- * pahole time hits and relocations saved, and blobs dropped as corrupt or missing. Kept in the database, so a daemon and a
+ * Cache counters that outlive the process (`btfd cache stats`): hits, misses, relocations, the pahole
+ * time hits and relocations saved, blobs dropped as corrupt or missing, and the same split by cache tier. Kept in the database, so a daemon and a
  * `--no-daemon` CLI add to the same totals.
  */
 import type { Db, Guarded } from './database.js';
 
-export const COUNTER_NAMES = ['hits', 'misses', 'relocated', 'saved_ms', 'corrupt', 'missing'] as const;
+export const COUNTER_NAMES = [
+  'hits', 'misses', 'relocated', 'saved_ms', 'corrupt', 'missing',
+  // Per tier (see tiered-cache.ts and remote/remote-tier.ts for what each counts).
+  'local_hits', 'local_misses', 'local_bytes_read', 'local_bytes_written',
+  'remote_hits', 'remote_misses', 'remote_errors', 'remote_skipped', 'remote_corrupt', 'remote_bytes_read', 'remote_bytes_written',
+] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 
 export interface Counters {

@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import type { CacheGcResult, CacheVerifyResult } from '../../shared/build-types.js';
 import { BtfdError } from '../../shared/errors.js';
-import type { ArtifactCache, CachedAction, RelatedAction } from './artifact-cache.js';
+import type { ArtifactCache, FoundAction, RelatedAction } from './artifact-cache.js';
 import { isDigest, sha256Hex, type Cas } from './cas.js';
 import type { Counters } from './counters.js';
 import type { Db, Guarded } from './database.js';
@@ -25,8 +25,12 @@ export const STALE_TEMP_MS = 10 * 60 * 1000;
 /** Attempts at committing a blob that a concurrent sweep keeps removing. */
 const PUT_ATTEMPTS = 3;
 
-/** The local tier, with what only it can do: size accounting and maintenance. */
+/** The local tier, with what only it can do: blobs by digest, size accounting and maintenance. */
 export interface LocalArtifactCache extends ArtifactCache {
+  /** The blob's bytes, verified against `digest`; null when it is missing or corrupt (and then dropped). */
+  read(digest: string): Promise<Buffer | null>;
+  /** Drop a blob that must not be used, and every entry naming it. */
+  discard(digest: string): Promise<void>;
   /** Where a blob's file is (whether or not it exists); readers must verify its digest. */
   blobPath(digest: string): string;
   /** Entries, blobs and their bytes. */
@@ -46,8 +50,8 @@ interface DigestSize {
 
 type ActionRow = { artifact_digest: string; outputs_digest: string; cost_ms: bigint };
 
-function toAction(row: ActionRow): CachedAction {
-  return { artifactDigest: row.artifact_digest, outputsDigest: row.outputs_digest, costMs: Number(row.cost_ms) };
+function toAction(row: ActionRow): FoundAction & { tier: 'local' } {
+  return { artifactDigest: row.artifact_digest, outputsDigest: row.outputs_digest, costMs: Number(row.cost_ms), tier: 'local' };
 }
 
 export function createLocalArtifactCache(db: Db, cas: Cas, counters: Counters, guarded: Guarded, nowMs: () => number): LocalArtifactCache {
@@ -129,6 +133,34 @@ export function createLocalArtifactCache(db: Db, cas: Cas, counters: Counters, g
     return { files, bytes };
   };
 
+  async function read(digest: string): Promise<Buffer | null> {
+    if (!isDigest(digest)) return null;
+    const data = await guarded('blob read', () => cas.read(digest));
+    if (verifies(digest, data)) return data;
+    return guarded('blob read', () =>
+      db.transaction((): Buffer | null => {
+        // Look again under the lock: another process may have rewritten the blob meanwhile.
+        const again = cas.readSync(digest);
+        if (verifies(digest, again)) return again;
+        if (again === null) counters.add('missing');
+        else {
+          cas.remove(digest);
+          counters.add('corrupt');
+        }
+        dropDigestRows(digest);
+        return null;
+      }).immediate());
+  }
+
+  const discard = async (digest: string): Promise<void> =>
+    guarded('blob discard', () => {
+      db.transaction(() => {
+        if (isDigest(digest)) cas.remove(digest);
+        counters.add('corrupt');
+        dropDigestRows(digest);
+      }).immediate();
+    });
+
   return {
     blobPath: (digest) => cas.blobPath(digest),
 
@@ -145,7 +177,10 @@ export function createLocalArtifactCache(db: Db, cas: Cas, counters: Counters, g
 
     related: async ({ module, tool, flags }) =>
       guarded('action cache related', () =>
-        sql.related.all(module, tool, flags).map((row): RelatedAction => ({ ...toAction(row), key: row.key, base: row.base }))),
+        sql.related.all(module, tool, flags).map((row): RelatedAction => {
+          const { tier: _tier, ...action } = toAction(row);
+          return { ...action, key: row.key, base: row.base };
+        })),
 
     async put(key, artifact, meta) {
       const digest = sha256Hex(artifact);
@@ -168,33 +203,16 @@ export function createLocalArtifactCache(db: Db, cas: Cas, counters: Counters, g
       }
     },
 
-    async read(digest) {
-      if (!isDigest(digest)) return null;
-      const data = await guarded('blob read', () => cas.read(digest));
-      if (verifies(digest, data)) return data;
-      return guarded('blob read', () =>
-        db.transaction((): Buffer | null => {
-          // Look again under the lock: another process may have rewritten the blob meanwhile.
-          const again = cas.readSync(digest);
-          if (verifies(digest, again)) return again;
-          if (again === null) counters.add('missing');
-          else {
-            cas.remove(digest);
-            counters.add('corrupt');
-          }
-          dropDigestRows(digest);
-          return null;
-        }).immediate());
+    async load(_key, found, accept) {
+      const blob = await read(found.artifactDigest);
+      if (blob === null) return null;
+      const value = await accept(blob);
+      if (value === null) await discard(found.artifactDigest);
+      return value;
     },
 
-    discard: async (digest) =>
-      guarded('blob discard', () => {
-        db.transaction(() => {
-          if (isDigest(digest)) cas.remove(digest);
-          counters.add('corrupt');
-          dropDigestRows(digest);
-        }).immediate();
-      }),
+    read,
+    discard,
 
     totals: () =>
       guarded('cache totals', () => {

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CacheStats } from '../../shared/build-types.js';
+import type { CacheStats, CacheTierStats, RemoteCacheStatus } from '../../shared/build-types.js';
 import { BtfdError } from '../../shared/errors.js';
 import { ensurePrivateDir } from '../../shared/paths.js';
 import { createBaseSnapshots, type BaseSnapshots } from './base-snapshots.js';
@@ -27,8 +27,11 @@ export interface Store {
   readonly modules: ModuleRecords;
   readonly trees: TreeRegistry;
   readonly bases: BaseSnapshots;
-  /** Totals and counters for `btfd cache stats`, against a size limit. */
-  stats(maxBytes: number): CacheStats;
+  /**
+   * Totals and counters for `btfd cache stats`, against a size limit, split by tier: the remote
+   * tier's figures are included when its live status is given (a remote is configured).
+   */
+  stats(maxBytes: number, remote?: RemoteCacheStatus | null): CacheStats;
   /** Empty the cache: entries, blobs, the stat cache, module records and counters. */
   clear(): void;
   /** Close the database; later calls are no-ops, other methods then throw. */
@@ -79,11 +82,21 @@ export function openStore(options: StoreOptions): Store {
     modules,
     trees: createTreeRegistry(db, guarded),
     bases: parts.bases,
-    stats(maxBytes) {
+    stats(maxBytes, remote = null) {
       const totals = artifacts.totals();
       const c = counters.read();
+      const local: CacheTierStats = {
+        tier: 'local', hits: c.local_hits, misses: c.local_misses, errors: c.missing, skipped: 0, corrupt: c.corrupt,
+        bytesRead: c.local_bytes_read, bytesWritten: c.local_bytes_written,
+      };
+      const remoteTier: CacheTierStats = {
+        tier: 'remote', hits: c.remote_hits, misses: c.remote_misses, errors: c.remote_errors, skipped: c.remote_skipped, corrupt: c.remote_corrupt,
+        bytesRead: c.remote_bytes_read, bytesWritten: c.remote_bytes_written,
+      };
       return {
         ...totals, maxBytes, hits: c.hits, misses: c.misses, relocated: c.relocated, savedMs: c.saved_ms, files: statCache.count(), corrupt: c.corrupt, missing: c.missing,
+        tiers: remote === null ? [local] : [local, remoteTier],
+        remote,
       };
     },
     clear() {

@@ -8,7 +8,8 @@
 import { Type, type Static, type TInteger, type TLiteral, type TObject, type TSchema, type TUnion } from '@sinclair/typebox';
 import { MODULE_ACTIONS, MODULE_OUTCOMES, type ModuleAction, type ModuleOutcome } from '../module-actions.js';
 import type {
-  BuildEvent, BuildReport, BuildRequest, CacheGcResult, CacheStats, CacheVerifyResult, Explanation, KeyInput, ModuleResult, ModuleState,
+  BuildEvent, BuildReport, BuildRequest, CacheGcResult, CacheStats, CacheTierStats, CacheVerifyResult, Explanation, KeyInput, ModuleResult, ModuleState,
+  RemoteCacheStatus,
 } from '../build-types.js';
 import type { ErrorCode } from '../errors.js';
 
@@ -87,6 +88,7 @@ export const ExplanationSchema = Type.Object({
   verdict: ModuleActionSchema,
   reason: Type.String(),
   cached: Type.Boolean(),
+  tier: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('remote')])),
   lastBuild: Type.Optional(Type.Object({ outcome: Type.String(), reason: Type.String(), atMs: Type.Number() })),
 });
 
@@ -95,6 +97,32 @@ export const ModuleStateSchema = Type.Object({
   outcome: Type.String(),
   reason: Type.String(),
   updatedMs: Type.Number(),
+});
+
+export const CacheTierStatsSchema = Type.Object({
+  tier: Type.Union([Type.Literal('local'), Type.Literal('remote')]),
+  hits: Type.Integer(),
+  misses: Type.Integer(),
+  errors: Type.Integer(),
+  skipped: Type.Integer(),
+  corrupt: Type.Integer(),
+  bytesRead: Type.Integer(),
+  bytesWritten: Type.Integer(),
+});
+
+export const RemoteCacheStatusSchema = Type.Object({
+  kind: Type.Union([Type.Literal('http'), Type.Literal('redis')]),
+  location: Type.String(),
+  readOnly: Type.Boolean(),
+  salted: Type.Boolean(),
+  timeoutMs: Type.Integer(),
+  breaker: Type.Object({
+    state: Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half-open')]),
+    failures: Type.Integer(),
+    retryAtMs: Type.Union([Type.Number(), Type.Null()]),
+    lastError: Type.Union([Type.Object({ code: ErrorCodeSchema, message: Type.String(), atMs: Type.Number() }), Type.Null()]),
+  }),
+  uploads: Type.Object({ queued: Type.Integer(), running: Type.Integer(), done: Type.Integer(), failed: Type.Integer(), dropped: Type.Integer() }),
 });
 
 export const CacheStatsSchema = Type.Object({
@@ -109,6 +137,8 @@ export const CacheStatsSchema = Type.Object({
   files: Type.Integer(),
   corrupt: Type.Integer(),
   missing: Type.Integer(),
+  tiers: Type.Array(CacheTierStatsSchema),
+  remote: Type.Union([RemoteCacheStatusSchema, Type.Null()]),
 });
 
 export const CacheGcResultSchema = Type.Object({
@@ -144,6 +174,8 @@ export const SCHEMAS_AGREE: {
   explanation: Agrees<typeof ExplanationSchema, Explanation>;
   moduleState: Agrees<typeof ModuleStateSchema, ModuleState>;
   cacheStats: Agrees<typeof CacheStatsSchema, CacheStats>;
+  cacheTierStats: Agrees<typeof CacheTierStatsSchema, CacheTierStats>;
+  remoteCacheStatus: Agrees<typeof RemoteCacheStatusSchema, RemoteCacheStatus>;
   cacheGcResult: Agrees<typeof CacheGcResultSchema, CacheGcResult>;
   cacheVerifyResult: Agrees<typeof CacheVerifyResultSchema, CacheVerifyResult>;
 } = {
@@ -155,6 +187,8 @@ export const SCHEMAS_AGREE: {
   explanation: true,
   moduleState: true,
   cacheStats: true,
+  cacheTierStats: true,
+  remoteCacheStatus: true,
   cacheGcResult: true,
   cacheVerifyResult: true,
 };

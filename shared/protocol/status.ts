@@ -1,6 +1,6 @@
 /** `GET /v1/status`: what `btfd status` shows. */
 import { Type, type Static } from '@sinclair/typebox';
-import type { TreeStatus } from '../build-types.js';
+import type { CacheStats, TreeStatus } from '../build-types.js';
 import { CacheStatsSchema } from './schemas.js';
 import { TreeStatusSchema } from './watch.js';
 
@@ -33,4 +33,7 @@ export const StatusResponse = Type.Object({
   /** Clients listening on /v1/events. */
   eventSubscribers: Type.Integer(),
 });
-export type StatusResponse = Omit<Static<typeof StatusResponse>, 'trees'> & { readonly trees: readonly TreeStatus[] };
+export type StatusResponse = Omit<Static<typeof StatusResponse>, 'trees' | 'cache'> & {
+  readonly trees: readonly TreeStatus[];
+  readonly cache: CacheStats | null;
+};

@@ -11,7 +11,9 @@ import { promisify } from 'node:util';
 import type { TestContext } from 'node:test';
 import { pino } from 'pino';
 import { openEngine, type Engine, type EngineConfig, type EngineHooks } from '../../daemon/engine/engine.js';
+import type { RemoteTier } from '../../daemon/store/remote/remote-tier.js';
 import type { Store } from '../../daemon/store/store.js';
+import type { RemoteCacheConfig } from '../../shared/config.js';
 
 export const execFileAsync = promisify(execFile);
 
@@ -24,11 +26,12 @@ export function tempDir(t: TestContext, prefix = 'btfd-'): string {
 
 /** A real engine whose cache lives in `cacheDir` (default: a new temp dir), closed after the test. */
 export function testEngine(
-  t: TestContext, overrides: Partial<EngineConfig> & { cacheDir?: string } = {}, hooks: EngineHooks = {},
-): { engine: Engine; cacheDir: string; store: Store } {
-  const { cacheDir = tempDir(t, 'btfd-cache-'), ...config } = overrides;
+  t: TestContext, overrides: Partial<EngineConfig> & { cacheDir?: string; remoteCache?: RemoteCacheConfig | null } = {}, hooks: EngineHooks = {},
+): { engine: Engine; cacheDir: string; store: Store; remote: RemoteTier | null } {
+  const { cacheDir = tempDir(t, 'btfd-cache-'), remoteCache = null, ...config } = overrides;
   const engine = openEngine({
     cacheDir,
+    remoteCache,
     hooks,
     config: {
       pahole: process.env.BTFD_PAHOLE ?? 'pahole',
@@ -40,7 +43,7 @@ export function testEngine(
     logger: pino({ level: 'silent' }),
   });
   t.after(() => engine.close());
-  return { engine, cacheDir, store: engine.store };
+  return { engine, cacheDir, store: engine.store, remote: engine.remote };
 }
 
 /** `objcopy --dump-section NAME=…` of a file: the section's bytes as binutils sees them. */

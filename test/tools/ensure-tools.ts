@@ -24,12 +24,19 @@ export const DEMO_TOOLS: readonly SystemTool[] = [
   { command: 'objcopy', debianPackage: 'binutils' },
 ];
 
-/** What the tests need besides: make (kbuild flags), curl (the drop-in shim), bpftool (oracle). */
+/**
+ * What the tests need besides: make (kbuild flags), curl (the drop-in shim), bpftool (oracle), and
+ * the remote cache servers the remote-tier tests start on 127.0.0.1 — nginx (WebDAV PUT, the
+ * bazel-remote HTTP layout), redis-server — with openssl for their TLS certificate.
+ */
 export const TEST_TOOLS: readonly SystemTool[] = [
   ...DEMO_TOOLS,
   { command: 'make', debianPackage: 'make' },
   { command: 'curl', debianPackage: 'curl' },
   { command: 'bpftool', debianPackage: 'bpftool' },
+  { command: 'nginx', debianPackage: 'nginx' },
+  { command: 'redis-server', debianPackage: 'redis-server' },
+  { command: 'openssl', debianPackage: 'openssl' },
 ];
 
 /** Debian installs bpftool in /usr/sbin, which is not on every user's PATH. */

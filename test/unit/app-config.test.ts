@@ -5,9 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { test, type TestContext } from 'node:test';
+import { inspect } from 'node:util';
 import {
-  configHash, configToDaemonArgs, DAEMON_ARG_OPTIONS, daemonArgsToFlags, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CACHE_BYTES,
-  parseSize, resolveConfig,
+  configHash, configToDaemonArgs, configToDaemonEnv, DAEMON_ARG_OPTIONS, daemonArgsToFlags, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CACHE_BYTES,
+  DEFAULT_REMOTE_TIMEOUT_MS, parseSize, resolveConfig,
 } from '../../shared/config.js';
 import { BtfdError } from '../../shared/errors.js';
 
@@ -105,4 +106,68 @@ test('the daemon command line round-trips to the same config', () => {
   const config = resolveConfig({ env: { BTFD_HOME: '/h' }, flags: { workers: 3, pahole: '/p', maxCacheBytes: '3G', idleTimeoutMs: 9, logLevel: 'warn' }, file: null });
   const { values } = parseArgs({ args: configToDaemonArgs(config), options: DAEMON_ARG_OPTIONS, strict: true });
   assert.deepEqual(resolveConfig({ flags: daemonArgsToFlags(values), file: null }), config);
+});
+
+test('the remote cache: URL kinds, the options that go with it, off', () => {
+  const http = resolveConfig({ env: { BTFD_REMOTE_CACHE: 'http://cache.lan:8080/btfd/', BTFD_REMOTE_READONLY: '1', BTFD_REMOTE_SALT: 's1', BTFD_REMOTE_TIMEOUT_MS: '750' }, file: null }).remote;
+  assert.ok(http);
+  assert.deepEqual([http.kind, http.location, http.readOnly, http.salt, http.timeoutMs, http.ttlSeconds, http.token], ['http', 'http://cache.lan:8080/btfd', true, 's1', 750, null, null]);
+  assert.ok(Object.isFrozen(http));
+  const redis = resolveConfig({ env: { BTFD_REMOTE_CACHE: 'rediss://redis.lan:6380/2', BTFD_REMOTE_TTL: '7d' }, file: null }).remote;
+  assert.deepEqual([redis?.kind, redis?.location, redis?.ttlSeconds, redis?.timeoutMs, redis?.readOnly], ['redis', 'rediss://redis.lan:6380/2', 7 * 86_400, DEFAULT_REMOTE_TIMEOUT_MS, false]);
+  assert.equal(resolveConfig({ env: {}, file: null }).remote, null);
+  assert.equal(resolveConfig({ env: { BTFD_REMOTE_CACHE: 'http://x' }, flags: { remoteCache: 'off' }, file: null }).remote, null, 'off wins from a higher layer');
+  assert.equal(resolveConfig({ flags: { remoteCache: 'redis://r', remoteReadOnly: true, remoteTtl: 90 }, file: null }).remote?.ttlSeconds, 90);
+
+  assertConfigError(() => resolveConfig({ env: { BTFD_REMOTE_CACHE: 'ftp://x' }, file: null }), /^BTFD_REMOTE_CACHE must be an http:\/\/, https:\/\/, redis:\/\/ or rediss:\/\/ URL/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_REMOTE_CACHE: 'not a url' }, file: null }), /^BTFD_REMOTE_CACHE must be a URL/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_REMOTE_CACHE: 'redis://r/db' }, file: null }), /database number/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_REMOTE_CACHE: 'http://x?a=1' }, file: null }), /without a query/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_REMOTE_CACHE: 'http://x', BTFD_REMOTE_TTL: '1h' }, file: null }), /^BTFD_REMOTE_TTL must be unset for an HTTP cache/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_REMOTE_CACHE: 'redis://r', BTFD_REMOTE_TTL: '3w' }, file: null }), /^BTFD_REMOTE_TTL must be a positive duration/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_REMOTE_CACHE: 'http://x', BTFD_REMOTE_READONLY: 'maybe' }, file: null }), /^BTFD_REMOTE_READONLY must be 1 or 0/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_REMOTE_CACHE: 'http://x', BTFD_REMOTE_TIMEOUT_MS: '0' }, file: null }), /^BTFD_REMOTE_TIMEOUT_MS must be an integer/);
+  assertConfigError(() => resolveConfig({ env: { BTFD_REMOTE_CACHE: 'http://u:p@x', BTFD_REMOTE_CACHE_TOKEN: 't' }, file: null }), /both set: keep one/);
+});
+
+test('remote credentials never show: not in errors, JSON, inspect, the config hash or the daemon command line', () => {
+  const secret = 'pa55-w0rd-%2F-xyzzy';
+  assertConfigError(() => resolveConfig({ env: { BTFD_REMOTE_CACHE: `gopher://u:${secret}@x` }, file: null }), /the value is not shown/);
+  try {
+    resolveConfig({ env: { BTFD_REMOTE_CACHE: `gopher://u:${secret}@x` }, file: null });
+  } catch (err) {
+    assert.ok(!String((err as Error).message).includes(secret));
+  }
+  const config = resolveConfig({ env: { BTFD_REMOTE_CACHE: `https://ci:${secret}@cache.lan/btfd` }, file: null });
+  assert.equal(config.remote?.location, 'https://cache.lan/btfd');
+  assert.equal(config.remote?.url.reveal(), `https://ci:${secret}@cache.lan/btfd`, 'the backend still gets it');
+  for (const text of [JSON.stringify(config), inspect(config, { depth: 10 }), `${config.remote?.url}`, configHash(config), configToDaemonArgs(config).join(' ')]) {
+    assert.ok(!text.includes(secret) && !text.includes('pa55'), text);
+  }
+  const token = resolveConfig({ env: { BTFD_REMOTE_CACHE: 'redis://r', BTFD_REMOTE_CACHE_TOKEN: secret }, file: null });
+  assert.ok(!JSON.stringify(token).includes(secret));
+  assert.equal(token.remote?.token?.reveal(), secret);
+});
+
+test('configHash follows the remote (where, read-only, salt), not its timeout, TTL or credentials; the daemon env round-trips', () => {
+  const env = { BTFD_HOME: '/h', BTFD_REMOTE_CACHE: 'redis://u:one@r:6379' };
+  const base = resolveConfig({ env, file: null });
+  assert.notEqual(configHash(base), configHash(resolveConfig({ env: { BTFD_HOME: '/h' }, file: null })));
+  assert.equal(configHash(base), configHash(resolveConfig({ env: { ...env, BTFD_REMOTE_CACHE: 'redis://u:two@r:6379', BTFD_REMOTE_TIMEOUT_MS: '9', BTFD_REMOTE_TTL: '1d' }, file: null })));
+  for (const change of [{ BTFD_REMOTE_CACHE: 'redis://r:6380' }, { BTFD_REMOTE_READONLY: '1' }, { BTFD_REMOTE_SALT: 'x' }]) {
+    assert.notEqual(configHash(resolveConfig({ env: { ...env, ...change }, file: null })), configHash(base), JSON.stringify(change));
+  }
+  const full = resolveConfig({ env: { BTFD_HOME: '/h', BTFD_REMOTE_CACHE: 'redis://r', BTFD_REMOTE_CACHE_TOKEN: 'tok', BTFD_REMOTE_READONLY: 'true', BTFD_REMOTE_SALT: 's', BTFD_REMOTE_TIMEOUT_MS: '42', BTFD_REMOTE_TTL: '1h' }, file: null });
+  const spawned = resolveConfig({ env: { BTFD_HOME: '/h', ...configToDaemonEnv(full) }, file: null });
+  assert.equal(configHash(spawned), configHash(full));
+  assert.deepEqual([spawned.remote?.url.reveal(), spawned.remote?.token?.reveal(), spawned.remote?.timeoutMs, spawned.remote?.ttlSeconds], ['redis://r', 'tok', 42, 3600]);
+  // A remote the client turned off stays off in the daemon, whatever its config file says.
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'btfd-'));
+  try {
+    fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify({ remoteCache: 'http://file-cache' }));
+    const off = resolveConfig({ env: { BTFD_HOME: home }, flags: { remoteCache: 'off' } });
+    assert.equal(resolveConfig({ env: { BTFD_HOME: home, ...configToDaemonEnv(off) } }).remote, null);
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
 });

@@ -20,7 +20,19 @@ import { configHash, resolveConfig, type Config } from '../../shared/config.js';
 import { BtfdError, ERROR_CATALOG } from '../../shared/errors.js';
 import { DAEMON_VERSION, PROTOCOL_VERSION } from '../../shared/version.js';
 
-const STATS: CacheStats = { entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30, hits: 5, misses: 2, relocated: 0, savedMs: 1200, files: 7, corrupt: 0, missing: 1 };
+const STATS: CacheStats = {
+  entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30, hits: 5, misses: 2, relocated: 0, savedMs: 1200, files: 7, corrupt: 0, missing: 1,
+  tiers: [
+    { tier: 'local', hits: 3, misses: 4, errors: 1, skipped: 0, corrupt: 0, bytesRead: 300, bytesWritten: 500 },
+    { tier: 'remote', hits: 2, misses: 2, errors: 5, skipped: 7, corrupt: 1, bytesRead: 200, bytesWritten: 100 },
+  ],
+  // Every field of the remote's status survives the response schema (an open breaker included).
+  remote: {
+    kind: 'http', location: 'https://cache.example:8443/btfd', readOnly: true, salted: true, timeoutMs: 2000,
+    breaker: { state: 'open', failures: 5, retryAtMs: 1_700_000_030_000, lastError: { code: 'BTFD_ERR_REMOTE_TIMEOUT', message: 'GET …: no answer within 2000 ms', atMs: 1_700_000_000_000 } },
+    uploads: { queued: 1, running: 2, done: 3, failed: 4, dropped: 5 },
+  },
+};
 
 function report(request: BuildRequest, results: ModuleResult[]): BuildReport {
   return {

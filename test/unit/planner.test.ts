@@ -15,7 +15,8 @@ const PLAN: PlanInputs = {
   related: null,
   previous: null,
 };
-const CACHED = { artifactDigest: 'a'.repeat(64), outputsDigest: 'o'.repeat(64), costMs: 300 };
+const CACHED = { artifactDigest: 'a'.repeat(64), outputsDigest: 'o'.repeat(64), costMs: 300, tier: 'local' } as const;
+const REMOTE = { ...CACHED, tier: 'remote', size: 10, inputs: { tool: 't1', flags: '-j', base: 'b1', module: 'm1' } } as const;
 const previous = (inputs: Record<string, string>) => ({ path: '/t/a.ko', key: 'old', inputs, outcome: 'regenerated', reason: '', updatedMs: 1 });
 
 test('fresh only when the module holds exactly the cached artifact', () => {
@@ -40,6 +41,8 @@ test('the reason names what changed since the last build', () => {
   assert.deepEqual(describeChanges(previous(before), INPUTS), ['flags changed', 'base BTF changed']);
   assert.equal(decide({ ...PLAN, previous: previous(before) }).reason, 'not cached (flags changed, base BTF changed)');
   assert.equal(decide({ ...PLAN, previous: previous(INPUTS), cached: CACHED }).reason, 'cached (output sections missing or altered)');
+  assert.equal(decide({ ...PLAN, cached: REMOTE }).reason, 'cached remotely (first build)', 'a restore says which tier it comes from');
+  assert.equal(decide({ ...PLAN, cached: REMOTE, outputsDigest: REMOTE.outputsDigest }).action, 'fresh', 'a remote entry makes a module fresh too');
   // An input the old record did not have (an older btfd) is not reported as changed.
   assert.deepEqual(describeChanges(previous({ module: 'm1' }), INPUTS), []);
 });

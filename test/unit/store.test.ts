@@ -68,7 +68,7 @@ test('an artifact round-trips through the action cache and the blob dir', async 
   assert.deepEqual(fs.readFileSync(blobFile(dir, digest)), data);
 
   clock.ms += 10;
-  assert.deepEqual(await store.artifacts.lookup('key-1'), { artifactDigest: digest, outputsDigest: OUTPUTS_DIGEST, costMs: 150 });
+  assert.deepEqual(await store.artifacts.lookup('key-1'), { artifactDigest: digest, outputsDigest: OUTPUTS_DIGEST, costMs: 150, tier: 'local' });
   assert.deepEqual(await store.artifacts.read(digest), data);
   assert.equal(await store.artifacts.lookup('key-2'), null);
 
@@ -228,7 +228,7 @@ test('everything persists across close and reopen', async (t) => {
 
   const again = openStore({ dir, now: () => clock.ms + 10_000 });
   t.after(() => again.close());
-  assert.deepEqual(await again.artifacts.lookup('k'), { artifactDigest: digest, outputsDigest: OUTPUTS_DIGEST, costMs: 77 });
+  assert.deepEqual(await again.artifacts.lookup('k'), { artifactDigest: digest, outputsDigest: OUTPUTS_DIGEST, costMs: 77, tier: 'local' });
   assert.deepEqual(await again.artifacts.read(digest), data);
   assert.deepEqual(again.statCache.lookup('/m.ko', stat), { contentDigest: 'c1', outputsDigest: null });
   assert.deepEqual(again.modules.get('/t/a.ko'), {
@@ -301,7 +301,7 @@ test('two stores on one dir (as a daemon and a CLI would) share the cache', asyn
 
   const one = await first.artifacts.put('one', artifact(60), meta(5));
   const two = await second.artifacts.put('two', artifact(61), meta(6));
-  assert.deepEqual(await second.artifacts.lookup('one'), { artifactDigest: one, outputsDigest: OUTPUTS_DIGEST, costMs: 5 });
+  assert.deepEqual(await second.artifacts.lookup('one'), { artifactDigest: one, outputsDigest: OUTPUTS_DIGEST, costMs: 5, tier: 'local' });
   assert.deepEqual(await first.artifacts.read(two), artifact(61));
   first.counters.add('hits');
   first.counters.add('saved_ms', 5);

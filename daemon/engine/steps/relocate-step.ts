@@ -9,7 +9,6 @@ import type { Logger } from 'pino';
 import type { ArtifactCache } from '../../store/artifact-cache.js';
 import type { Counters } from '../../store/counters.js';
 import type { BaseSnapshots } from '../../store/base-snapshots.js';
-import type { LocalArtifactCache } from '../../store/local-cache.js';
 import { encodeArtifact, sectionsDigest, type Artifact } from '../artifact.js';
 import type { BaseDiffs } from '../base-diffs.js';
 import type { ModuleInputReader } from '../module-inputs.js';
@@ -18,7 +17,10 @@ import type { WorkerPool } from '../worker-pool.js';
 import type { ActionStep } from './action-step.js';
 
 export interface RelocateStepOptions {
-  readonly cache: ArtifactCache & Pick<LocalArtifactCache, 'blobPath'>;
+  /** Where a relocated artifact is stored (every tier). */
+  readonly cache: ArtifactCache;
+  /** The local file of a blob: related entries are local, and the worker reads the blob itself. */
+  readonly blobPath: (digest: string) => string;
   readonly counters: Counters;
   readonly pool: WorkerPool;
   readonly diffs: BaseDiffs;
@@ -45,7 +47,7 @@ export function createRelocateStep(options: RelocateStepOptions): ActionStep {
         moduleDigest: plan.inputs.module,
         racy: plan.racy,
         btfIds: await options.inputs.btfIdsHints(ctx, plan.previous),
-        artifact: { blob: cache.blobPath(related.artifactDigest), digest: related.artifactDigest },
+        artifact: { blob: options.blobPath(related.artifactDigest), digest: related.artifactDigest },
         oldBase: options.bases.pathOf(related.base),
         newBase: ctx.baseSnapshot,
         diff,
