@@ -6,7 +6,9 @@
  * pahole on every module (`relocate: false`, the naive way). Every module's `.BTF` and `.BTF_ids`
  * after the relocating run must equal the regenerating run's bytes (serial pahole: deterministic).
  *
- *   node dist/bench/relocate-corpus.js --corpus DIR [--work DIR] [--rounds N] [--every K]
+ *   node dist/bench/relocate-corpus.js --corpus DIR [--work DIR] [--rounds N] [--every K] [--bases a,b]
+ *
+ * --bases picks new bases by name: added, removed, reordered, tcp_sock, sk_buff (default: all).
  *
  * Prints, per base: modules relocated / regenerated, the refusal reasons and how many of them were
  * needless (the rewrite, forced past the checks, equals pahole's bytes anyway), the median time of
@@ -23,7 +25,7 @@ import { openEngine } from '../daemon/engine/engine.js';
 import { readSections } from '../daemon/elf/elf-file.js';
 import { readModuleNames } from '../daemon/elf/elf-names.js';
 import type { BuildReport } from '../shared/build-types.js';
-import { growStruct, insertFunctions, removeFunctions } from '../test/helpers/btf-edit.js';
+import { growStruct, insertFunctions, permuteBase, removeFunctions } from '../test/helpers/btf-edit.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     pahole: { type: 'string', default: 'pahole' },
     flags: { type: 'string', default: '--btf_gen_floats -j --lang_exclude=rust' },
     workers: { type: 'string', default: '2' },
+    bases: { type: 'string' },
   },
 });
 if (!values.corpus) {
@@ -108,12 +111,19 @@ const cold = await build(start.cache, start.tree, baseA, true);
 process.stdout.write(`${modules.length} modules encoded on A in ${((performance.now() - t0) / 1000).toFixed(1)} s (${cold.failed} failed)\n`);
 
 // tcp_sock: a struct only some networking modules reach; sk_buff: one most modules reach.
-const bases: Record<string, Buffer> = {
-  'functions added': insertFunctions(a, ['btfd_probe_a', 'btfd_probe_b']),
-  'functions removed': removeFunctions(a, 20, 3).base,
-  'tcp_sock changed': growStruct(a, 'tcp_sock'),
-  'sk_buff changed': growStruct(a, 'sk_buff'),
+const makers: Record<string, [string, () => Buffer]> = {
+  added: ['functions added', () => insertFunctions(a, ['btfd_probe_a', 'btfd_probe_b'])],
+  removed: ['functions removed', () => removeFunctions(a, 20, 3).base],
+  reordered: ['types reordered', () => permuteBase(a, 11)],
+  tcp_sock: ['tcp_sock changed', () => growStruct(a, 'tcp_sock')],
+  sk_buff: ['sk_buff changed', () => growStruct(a, 'sk_buff')],
 };
+const picked = values.bases?.split(',') ?? Object.keys(makers);
+const bases: Record<string, Buffer> = Object.fromEntries(picked.map((key) => {
+  const maker = makers[key];
+  if (!maker) throw new Error(`unknown base ${key}; one of ${Object.keys(makers).join(', ')}`);
+  return [maker[0], maker[1]()];
+}));
 if (a.kinds.every((k) => k !== BTF_KIND.FUNC)) throw new Error('the corpus base has no functions');
 
 interface Timing {
