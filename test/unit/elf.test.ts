@@ -496,7 +496,7 @@ test('a write that fails (file size limit) leaves the original and no temp file'
   const m = copy(MODULES.tcp_dctcp, dir, 'm.ko');
   run('objcopy', ['--remove-section', '.BTF', m]);
   const before = fs.readFileSync(m);
-  const elfJs = new URL('../../daemon/engine/elf.js', import.meta.url).href;
+  const elfJs = new URL('../../daemon/elf/elf-install.js', import.meta.url).href;
   const script = [
     `const { installSections } = await import(${JSON.stringify(elfJs)});`,
     'try {',
