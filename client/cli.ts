@@ -9,14 +9,11 @@ import path from 'node:path';
 import type { BuildReport, BuildRequest } from '../shared/build-types.js';
 import { parseSize, resolveConfig, type Config } from '../shared/config.js';
 import { DAEMON_VERSION } from '../shared/version.js';
-import { daemonBackend, oneshotBackend } from './backend.js';
 import type { DaemonClient } from './daemon-client.js';
-import { createBuildProgress } from './build-progress.js';
-import { connectDaemon } from './connect.js';
-import { logsCommand, startCommand, statusCommand, stopCommand } from './daemon-commands.js';
 import { EXIT_COMMAND_FAILED, formatBuildReport, formatBytes, formatCacheStats, formatError, formatExplanation, formatModules } from './format.js';
-import { kbuildCommand } from './kbuild-command.js';
 
+// Each command imports what it needs when it runs: `btfd status --json` must not pay for the
+// progress bar, the log formatter or the one-shot machinery (see BENCHMARKS.md, CLI start).
 
 interface Io {
   readonly stdout: NodeJS.WriteStream;
@@ -61,6 +58,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
   /** Run work against the home's daemon or, with --no-daemon, a one-shot daemon of this command's. */
   async function withBackend<T>(options: BackendOptions, work: (client: DaemonClient) => Promise<T>): Promise<T> {
     const resolved = config();
+    const { daemonBackend, oneshotBackend } = await import('./backend.js');
     const backend = options.daemon === false ? await oneshotBackend(resolved) : await daemonBackend(resolved, note);
     try {
       return await work(backend.client);
@@ -85,16 +83,16 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .command('start')
     .description('start the daemon (in the background unless --foreground)')
     .option('--foreground', 'run the daemon in this process, logging to its log file')
-    .action(action(async (opts: { foreground?: boolean }) => startCommand(config(), { foreground: opts.foreground === true }, io)));
+    .action(action(async (opts: { foreground?: boolean }) => (await import('./daemon-commands.js')).startCommand(config(), { foreground: opts.foreground === true }, io)));
   program
     .command('stop')
     .description('stop the daemon, letting running work finish')
-    .action(action(async () => stopCommand(config(), {}, io)));
+    .action(action(async () => (await import('./daemon-commands.js')).stopCommand(config(), {}, io)));
   program
     .command('status')
     .description('daemon state: pid, socket, trees, modules, cache, pool (exit 3 when not running)')
     .option('--json', 'print one JSON object')
-    .action(action(async (opts: { json?: boolean }) => statusCommand(config(), { json: opts.json === true }, io)));
+    .action(action(async (opts: { json?: boolean }) => (await import('./daemon-commands.js')).statusCommand(config(), { json: opts.json === true }, io)));
   program
     .command('logs')
     .description("show the daemon's log, readable")
@@ -102,7 +100,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .option('-n, --lines <n>', 'how many lines to show first', (v) => Number.parseInt(v, 10))
     .action(
       action(async (opts: { follow?: boolean; lines?: number }) =>
-        logsCommand(config(), { follow: opts.follow === true, ...(opts.lines !== undefined ? { lines: opts.lines } : {}) }, io),
+        (await import('./daemon-commands.js')).logsCommand(config(), { follow: opts.follow === true, ...(opts.lines !== undefined ? { lines: opts.lines } : {}) }, io),
       ),
     );
 
@@ -121,7 +119,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
           ...(opts.base ? { base: path.resolve(opts.base) } : {}),
           ...(opts.paholeFlags !== undefined ? { paholeFlags: opts.paholeFlags } : {}),
         };
-        const progress = opts.json ? null : createBuildProgress(io.stderr);
+        const progress = opts.json ? null : (await import('./build-progress.js')).createBuildProgress(io.stderr);
         let report: BuildReport;
         try {
           report = await withBackend(opts, (client) => client.build(request, progress ? (event) => progress.onEvent(event) : undefined));
@@ -142,6 +140,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .option('--json', 'print the tree status as JSON')
     .action(
       action(async (dir: string, opts: { base?: string; paholeFlags?: string; json?: boolean }) => {
+        const { connectDaemon } = await import('./connect.js');
         const client = await connectDaemon(config(), { autostart: true });
         for (const text of client.notes) note(text);
         const tree = await client.watch({
@@ -159,6 +158,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .argument('<dir>', 'a watched tree')
     .action(
       action(async (dir: string) => {
+        const { connectDaemon } = await import('./connect.js');
         const client = await connectDaemon(config(), { autostart: true });
         const { removed } = await client.unwatch(path.resolve(dir));
         print(io.stdout, removed ? `stopped watching ${path.resolve(dir)}` : `${path.resolve(dir)} was not watched`);
@@ -207,7 +207,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .description('check a kernel build dir for the btfd-pahole drop-in and print the make line')
     .argument('[dir]', 'the kernel build dir', '.')
     .addOption(noDaemon())
-    .action(action(async (dir: string, opts: BackendOptions) => withBackend(opts, (client) => kbuildCommand(config(), client, dir, io))));
+    .action(action(async (dir: string, opts: BackendOptions) => withBackend(opts, async (client) => (await import('./kbuild-command.js')).kbuildCommand(config(), client, dir, io))));
 
   const cache = program.command('cache').description('inspect and maintain the cache');
   cache

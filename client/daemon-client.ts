@@ -7,22 +7,26 @@
  * One connection per request (no keep-alive agent): a unix connect costs microseconds, and an
  * idle pooled socket would keep the CLI's event loop alive and the daemon's drain waiting.
  */
-import { TREES_ROUTE, UNWATCH_ROUTE, WATCH_ROUTE, type TreesResponse, type TreeStatus, type UnwatchResponse, type WatchBody } from '../shared/protocol/watch.js';
 import http from 'node:http';
 import type { BuildEvent, BuildReport, BuildRequest, Explanation } from '../shared/build-types.js';
 import { BtfdError, isErrorCode } from '../shared/errors.js';
-import { BUILD_ROUTE, NDJSON_CONTENT_TYPE, type BuildStreamLine } from '../shared/protocol/build.js';
-import { CACHE_CLEAR_ROUTE, type CacheClearResponse } from '../shared/protocol/cache-clear.js';
-import { CACHE_GC_ROUTE, type CacheGcBody, type CacheGcResponse } from '../shared/protocol/cache-gc.js';
-import { CACHE_STATS_ROUTE, type CacheStatsResponse } from '../shared/protocol/cache-stats.js';
-import { CACHE_VERIFY_ROUTE, type CacheVerifyResponse } from '../shared/protocol/cache-verify.js';
+import type { BuildStreamLine } from '../shared/protocol/build.js';
+import type { CacheClearResponse } from '../shared/protocol/cache-clear.js';
+import type { CacheGcBody, CacheGcResponse } from '../shared/protocol/cache-gc.js';
+import type { CacheStatsResponse } from '../shared/protocol/cache-stats.js';
+import type { CacheVerifyResponse } from '../shared/protocol/cache-verify.js';
 import type { ErrorBody } from '../shared/protocol/error.js';
-import { EXPLAIN_ROUTE, type ExplainBody } from '../shared/protocol/explain.js';
-import { HELLO_ROUTE, type HelloResponse } from '../shared/protocol/hello.js';
-import { KBUILD_CHECK_ROUTE, type TreeCheck } from '../shared/protocol/kbuild.js';
-import { MODULES_ROUTE, type ModulesResponse } from '../shared/protocol/modules.js';
-import { STATUS_ROUTE, type StatusResponse } from '../shared/protocol/status.js';
-import { STOP_ROUTE, type StopResponse } from '../shared/protocol/stop.js';
+import type { ExplainBody } from '../shared/protocol/explain.js';
+import type { HelloResponse } from '../shared/protocol/hello.js';
+import type { TreeCheck } from '../shared/protocol/kbuild.js';
+import type { ModulesResponse } from '../shared/protocol/modules.js';
+import {
+  BUILD_ROUTE, CACHE_CLEAR_ROUTE, CACHE_GC_ROUTE, CACHE_STATS_ROUTE, CACHE_VERIFY_ROUTE, EXPLAIN_ROUTE, HELLO_ROUTE, KBUILD_CHECK_ROUTE,
+  MODULES_ROUTE, NDJSON_CONTENT_TYPE, STATUS_ROUTE, STOP_ROUTE, TREES_ROUTE, UNWATCH_ROUTE, WATCH_ROUTE,
+} from '../shared/protocol/routes.js';
+import type { StatusResponse } from '../shared/protocol/status.js';
+import type { StopResponse } from '../shared/protocol/stop.js';
+import type { TreesResponse, TreeStatus, UnwatchResponse, WatchBody } from '../shared/protocol/watch.js';
 
 /** Short requests (hello, status, stop) must answer within this; builds have no limit. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;

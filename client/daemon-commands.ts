@@ -8,7 +8,6 @@ import { EXIT_COMMAND_FAILED, formatBytes, formatError } from './format.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
-import { prettyFactory } from 'pino-pretty';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { configToDaemonArgs, type Config } from '../shared/config.js';
 import { BtfdError } from '../shared/errors.js';
@@ -172,12 +171,13 @@ export async function statusCommand(config: Config, options: { readonly json?: b
 }
 
 /**
- * One pino JSON log line as readable text, by pino-pretty:
- * `[2025-01-02 03:04:05.678] INFO: [1234 daemon] daemon listening {"socketPath":"/run/…"}`, an
- * error's stack on the lines after. Lines that are not pino JSON (a spawned daemon's stderr) come
- * back as they are.
+ * A formatter of pino JSON log lines as readable text, by pino-pretty (loaded only when logs are
+ * shown): `[2025-01-02 03:04:05.678] INFO: [1234 daemon] daemon listening {"socketPath":"/run/…"}`,
+ * an error's stack on the lines after. Lines that are not pino JSON (a spawned daemon's stderr)
+ * come back as they are.
  */
-export const formatLogLine: (line: string) => string = (() => {
+export async function createLogLineFormatter(): Promise<(line: string) => string> {
+  const { prettyFactory } = await import('pino-pretty');
   const pretty = prettyFactory({
     colorize: false,
     singleLine: true,
@@ -186,13 +186,13 @@ export const formatLogLine: (line: string) => string = (() => {
     messageFormat: '[{pid} {component}] {msg}',
   });
   return (line: string) => pretty(line).replace(/\n$/, '');
-})();
+}
 
-/** Print complete lines of `text`; returns the unfinished tail. */
-function printLines(text: string, io: CommandIo): string {
+/** Print complete lines of `text` with `format`; returns the unfinished tail. */
+function printLines(text: string, format: (line: string) => string, io: CommandIo): string {
   const lines = text.split('\n');
   const tail = lines.pop() ?? '';
-  for (const line of lines) if (line.trim() !== '') io.stdout.write(`${formatLogLine(line)}\n`);
+  for (const line of lines) if (line.trim() !== '') io.stdout.write(`${format(line)}\n`);
   return tail;
 }
 
@@ -206,6 +206,7 @@ export async function logsCommand(
   io: CommandIo,
 ): Promise<number> {
   const logPath = config.logPath;
+  const format = await createLogLineFormatter();
   let position = 0;
   let pending = '';
   try {
@@ -214,7 +215,7 @@ export async function logsCommand(
     const complete = lines.slice(0, -1);
     pending = lines[lines.length - 1] ?? '';
     const wanted = options.lines ?? DEFAULT_LOG_LINES;
-    printLines(`${complete.slice(Math.max(0, complete.length - wanted)).join('\n')}\n`, io);
+    printLines(`${complete.slice(Math.max(0, complete.length - wanted)).join('\n')}\n`, format, io);
     position = Buffer.byteLength(text);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return reportError(err, io);
@@ -251,7 +252,7 @@ export async function logsCommand(
       const buffer = Buffer.alloc(size - position);
       const read = fs.readSync(fd, buffer, 0, buffer.length, position);
       position += read;
-      pending = printLines(pending + decoder.write(buffer.subarray(0, read)), io);
+      pending = printLines(pending + decoder.write(buffer.subarray(0, read)), format, io);
     } finally {
       fs.closeSync(fd);
     }

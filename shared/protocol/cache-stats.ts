@@ -2,7 +2,7 @@
 import type { CacheStats } from '../build-types.js';
 import { CacheStatsSchema } from './schemas.js';
 
-export const CACHE_STATS_ROUTE = { method: 'GET', url: '/v1/cache/stats' } as const;
+export { CACHE_STATS_ROUTE } from './routes.js';
 
 export const CacheStatsResponse = CacheStatsSchema;
 export type CacheStatsResponse = CacheStats;

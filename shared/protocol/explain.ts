@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Explanation } from '../build-types.js';
 import { AbsolutePath, ExplanationSchema } from './schemas.js';
 
-export const EXPLAIN_ROUTE = { method: 'POST', url: '/v1/explain' } as const;
+export { EXPLAIN_ROUTE } from './routes.js';
 
 export const ExplainBody = Type.Object({
   /** The module (.ko), absolute. */

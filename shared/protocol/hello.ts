@@ -1,7 +1,7 @@
 /** `GET /v1/hello`: the handshake. A client compares all three identities before using the daemon. */
 import { Type, type Static } from '@sinclair/typebox';
 
-export const HELLO_ROUTE = { method: 'GET', url: '/v1/hello' } as const;
+export { HELLO_ROUTE } from './routes.js';
 
 export const HelloResponse = Type.Object({
   /** shared/version.ts PROTOCOL_VERSION of the daemon's build. */

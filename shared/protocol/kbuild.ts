@@ -2,7 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { AbsolutePath } from './schemas.js';
 
-export const KBUILD_CHECK_ROUTE = { method: 'POST', url: '/v1/kbuild/check' } as const;
+export { KBUILD_CHECK_ROUTE } from './routes.js';
 
 export const KbuildCheckBody = Type.Object({ dir: AbsolutePath }, { additionalProperties: false });
 export type KbuildCheckBody = Static<typeof KbuildCheckBody>;

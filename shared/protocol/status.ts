@@ -4,7 +4,7 @@ import type { TreeStatus } from '../build-types.js';
 import { CacheStatsSchema } from './schemas.js';
 import { TreeStatusSchema } from './watch.js';
 
-export const STATUS_ROUTE = { method: 'GET', url: '/v1/status' } as const;
+export { STATUS_ROUTE } from './routes.js';
 
 export const StatusResponse = Type.Object({
   pid: Type.Integer(),

@@ -5,9 +5,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { TreeStatus } from '../build-types.js';
 import { AbsolutePath, BuildReportSchema, ErrorCodeSchema } from './schemas.js';
 
-export const WATCH_ROUTE = { method: 'POST', url: '/v1/watch' } as const;
-export const UNWATCH_ROUTE = { method: 'POST', url: '/v1/unwatch' } as const;
-export const TREES_ROUTE = { method: 'GET', url: '/v1/trees' } as const;
+export { WATCH_ROUTE, UNWATCH_ROUTE, TREES_ROUTE } from './routes.js';
 
 export const WatchBody = Type.Object({
   dir: AbsolutePath,

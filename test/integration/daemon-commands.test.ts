@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connectDaemon, waitForExit } from '../../client/connect.js';
 import { requestHello } from '../../client/daemon-client.js';
 import {
-  formatLogLine, logsCommand, startCommand, STATUS_NOT_RUNNING_EXIT_CODE, statusCommand, stopCommand, type CommandIo,
+  createLogLineFormatter, logsCommand, startCommand, STATUS_NOT_RUNNING_EXIT_CODE, statusCommand, stopCommand, type CommandIo,
 } from '../../client/daemon-commands.js';
 import { resolveConfig, type Config } from '../../shared/config.js';
 
@@ -45,7 +45,8 @@ function tempConfig(t: TestContext): Config {
   return config;
 }
 
-test('formatLogLine turns pino JSON into readable text and passes other text through', () => {
+test('the log line formatter turns pino JSON into readable text and passes other text through', async () => {
+  const formatLogLine = await createLogLineFormatter();
   const time = new Date(2025, 0, 2, 3, 4, 5, 678).getTime();
   const line = JSON.stringify({ level: 30, time, pid: 12, hostname: 'h', component: 'daemon', socketPath: '/r/btfd.sock', note: 'two words', msg: 'daemon listening' });
   assert.equal(formatLogLine(line), '[2025-01-02 03:04:05.678] INFO: [12 daemon] daemon listening {"socketPath":"/r/btfd.sock","note":"two words"}');
