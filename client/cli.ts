@@ -10,7 +10,7 @@ import type { BuildReport, BuildRequest } from '../shared/build-types.js';
 import { parseSize, resolveConfig, type Config } from '../shared/config.js';
 import { DAEMON_VERSION } from '../shared/version.js';
 import type { DaemonClient } from './daemon-client.js';
-import { EXIT_COMMAND_FAILED, formatBuildReport, formatBytes, formatCacheStats, formatError, formatExplanation, formatModules } from './format.js';
+import { describeReplaced, EXIT_COMMAND_FAILED, formatBuildReport, formatBytes, formatCacheStats, formatError, formatExplanation, formatModules } from './format.js';
 
 // Each command imports what it needs when it runs: `btfd status --json` must not pay for the
 // progress bar, the log formatter or the one-shot machinery (see BENCHMARKS.md, CLI start).
@@ -54,6 +54,17 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
 
   const config = (): Config => resolveConfig({ env, flags: program.opts() });
   const note = (text: string) => print(io.stderr, `btfd: ${text}`);
+
+  /**
+   * The pahole this command means, as the daemon must find it: a path as given, or the name found
+   * on this command's PATH (the daemon's PATH may be another). It travels with the request.
+   */
+  async function requestPahole(): Promise<string> {
+    const name = config().pahole;
+    if (name.includes('/')) return path.resolve(name);
+    const { findExecutable } = await import('../shared/executable.js');
+    return (await findExecutable(name, env['PATH'])) ?? name;
+  }
 
   /** Run work against the home's daemon or, with --no-daemon, a one-shot daemon of this command's. */
   async function withBackend<T>(options: BackendOptions, work: (client: DaemonClient) => Promise<T>): Promise<T> {
@@ -118,6 +129,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
           dir: path.resolve(dir),
           ...(opts.base ? { base: path.resolve(opts.base) } : {}),
           ...(opts.paholeFlags !== undefined ? { paholeFlags: opts.paholeFlags } : {}),
+          pahole: await requestPahole(),
         };
         const progress = opts.json ? null : (await import('./build-progress.js')).createBuildProgress(io.stderr);
         let report: BuildReport;
@@ -147,7 +159,9 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
           dir: path.resolve(dir),
           ...(opts.base ? { base: path.resolve(opts.base) } : {}),
           ...(opts.paholeFlags !== undefined ? { paholeFlags: opts.paholeFlags } : {}),
+          pahole: await requestPahole(),
         });
+        if (tree.replaced) note(describeReplaced(tree.dir, tree.replaced, tree));
         print(io.stdout, opts.json ? JSON.stringify(tree) : `watching ${tree.dir} (base ${tree.base}); \`btfd status\` shows its builds`);
         return 0;
       }),
@@ -190,11 +204,13 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .addOption(noDaemon())
     .action(
       action(async (modulePath: string, opts: BackendOptions & { base?: string; paholeFlags?: string; json?: boolean }) => {
+        const pahole = await requestPahole();
         const explanation = await withBackend(opts, (client) =>
           client.explain({
             path: path.resolve(modulePath),
             ...(opts.base ? { base: path.resolve(opts.base) } : {}),
             ...(opts.paholeFlags !== undefined ? { paholeFlags: opts.paholeFlags } : {}),
+            pahole,
           }),
         );
         print(io.stdout, opts.json ? JSON.stringify(explanation) : formatExplanation(explanation));
@@ -207,7 +223,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .description('check a kernel build dir for the btfd-pahole drop-in and print the make line')
     .argument('[dir]', 'the kernel build dir', '.')
     .addOption(noDaemon())
-    .action(action(async (dir: string, opts: BackendOptions) => withBackend(opts, async (client) => (await import('./kbuild-command.js')).kbuildCommand(config(), client, dir, io))));
+    .action(action(async (dir: string, opts: BackendOptions) => withBackend(opts, async (client) => (await import('./kbuild-command.js')).kbuildCommand(config(), client, dir, await requestPahole(), io))));
 
   const cache = program.command('cache').description('inspect and maintain the cache');
   cache

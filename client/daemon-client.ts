@@ -26,7 +26,7 @@ import {
 } from '../shared/protocol/routes.js';
 import type { StatusResponse } from '../shared/protocol/status.js';
 import type { StopResponse } from '../shared/protocol/stop.js';
-import type { TreesResponse, TreeStatus, UnwatchResponse, WatchBody } from '../shared/protocol/watch.js';
+import type { TreesResponse, UnwatchResponse, WatchBody, WatchResponse } from '../shared/protocol/watch.js';
 
 /** Short requests (hello, status, stop) must answer within this; builds have no limit. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
@@ -189,11 +189,11 @@ export interface DaemonClient {
   cacheGc(maxBytes?: number): Promise<CacheGcResponse>;
   cacheVerify(): Promise<CacheVerifyResponse>;
   cacheClear(): Promise<CacheClearResponse>;
-  watch(body: WatchBody): Promise<TreeStatus>;
+  watch(body: WatchBody): Promise<WatchResponse>;
   unwatch(dir: string): Promise<UnwatchResponse>;
   trees(): Promise<TreesResponse>;
   /** `btfd kbuild`'s checks of a kernel build dir. */
-  kbuildCheck(dir: string): Promise<TreeCheck>;
+  kbuildCheck(dir: string, pahole?: string): Promise<TreeCheck>;
   /** Nothing stays open between requests; close() just refuses later calls. */
   close(): void;
 }
@@ -244,7 +244,7 @@ export function createDaemonClient(
     watch: (body) => request({ method: WATCH_ROUTE.method, url: WATCH_ROUTE.url, body }),
     unwatch: (dir) => request({ method: UNWATCH_ROUTE.method, url: UNWATCH_ROUTE.url, body: { dir }, timeoutMs: short }),
     trees: () => request({ method: TREES_ROUTE.method, url: TREES_ROUTE.url, timeoutMs: short }),
-    kbuildCheck: (dir) => request({ method: KBUILD_CHECK_ROUTE.method, url: KBUILD_CHECK_ROUTE.url, body: { dir } }),
+    kbuildCheck: (dir, pahole) => request({ method: KBUILD_CHECK_ROUTE.method, url: KBUILD_CHECK_ROUTE.url, body: { dir, ...(pahole === undefined ? {} : { pahole }) } }),
     close: () => {
       closed = true;
     },

@@ -66,6 +66,20 @@ export function formatModules(modules: readonly ModuleState[], dir: string | und
   return modules.map((m) => `${m.outcome.padEnd(11)} ${dir ? relative(dir, m.path) : m.path}  ${m.reason}`).join('\n');
 }
 
+/** What a re-`watch` changed, so that rebuilding a whole tree with other settings is never silent. */
+export function describeReplaced(
+  dir: string,
+  before: { readonly base: string | null; readonly flags: string | null; readonly pahole: string | null },
+  after: { readonly base: string; readonly flags: string | null; readonly pahole: string | null },
+): string {
+  const shown = (value: string | null): string => (value === null ? 'the default' : JSON.stringify(value));
+  const changes: string[] = [];
+  if (before.flags !== after.flags) changes.push(`flags ${shown(before.flags)} → ${shown(after.flags)}`);
+  if (before.pahole !== after.pahole) changes.push(`pahole ${shown(before.pahole)} → ${shown(after.pahole)}`);
+  if ((before.base ?? path.join(dir, 'vmlinux')) !== after.base) changes.push(`base ${shown(before.base)} → ${JSON.stringify(after.base)}`);
+  return `${dir} was already watched; ${changes.join(', ')}: its modules are rebuilt with the new settings (restored from the cache where it has them)`;
+}
+
 /** An error as the CLI shows it: code, what happened, what to do. */
 export function formatError(err: unknown): string {
   const error = toBtfdError(err);

@@ -15,6 +15,11 @@ export interface BuildRequest {
   readonly base?: string;
   /** pahole encoding flags, as one string. Defaults to what the tree's scripts choose. */
   readonly paholeFlags?: string;
+  /**
+   * The pahole to run: an absolute path, or a name on the daemon's PATH. Defaults to the daemon's
+   * (the CLI always sends the one the user means, found on the user's PATH).
+   */
+  readonly pahole?: string;
   /** Restrict the build to these modules (absolute paths); default: every `.ko` under dir. */
   readonly modules?: readonly string[];
 }
@@ -29,6 +34,14 @@ export interface ModuleResult {
   readonly error?: { readonly code: ErrorCode; readonly message: string; readonly next: string };
 }
 
+/** Which pahole a build ran. */
+export interface PaholeInfo {
+  /** The binary's real path. */
+  readonly path: string;
+  /** Its `--version`, e.g. "v1.24". */
+  readonly version: string;
+}
+
 /**
  * The summary `btfd build --json` prints (fields named by the contract in DESIGN.md §5): a count
  * per outcome (`fresh`, `restored`, `regenerated`, `failed`, … from shared/module-actions.ts).
@@ -37,6 +50,7 @@ export type BuildReport = OutcomeCounts & {
   readonly dir: string;
   readonly base: string;
   readonly flags: string;
+  readonly pahole: PaholeInfo;
   readonly modules: number;
   readonly seconds: number;
   readonly failures: readonly ModuleResult[];
@@ -125,6 +139,8 @@ export interface TreeStatus {
   readonly dir: string;
   readonly base: string;
   readonly flags: string | null;
+  /** The pahole registered with the tree (null: the daemon's default). */
+  readonly pahole: string | null;
   /** The watcher has scanned the tree and is watching. */
   readonly ready: boolean;
   readonly building: boolean;

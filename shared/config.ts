@@ -5,11 +5,11 @@
  * any config they like. Every validation message names the option the way the user wrote it
  * (`--workers`, `BTFD_WORKERS`, or `config.json: workers`).
  *
- * The daemon and the client resolve their configs separately; {@link configHash} covers the
- * fields whose disagreement would make the daemon do something other than what the client asks
- * for, and the handshake restarts a daemon whose hash differs.
+ * The daemon and the client resolve their configs separately. What a build depends on (pahole,
+ * flags, base) travels with each request, so a client whose settings differ from the daemon's
+ * never restarts it for them; only the cache dir, the daemon's own place, is part of its identity
+ * in the handshake (client/connect.ts).
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +40,8 @@ export interface Config extends Omit<Layout, 'defaultConfigFile'> {
   /** The daemon exits after this long without requests; 0 disables idle exit. */
   readonly idleTimeoutMs: number;
   readonly logLevel: LogLevel;
+  /** The settings a file, the environment or a flag set (the rest are defaults). */
+  readonly explicit: readonly SettingName[];
 }
 
 /** Command-line flags (commander gives strings; numbers are accepted too). */
@@ -68,6 +70,8 @@ export interface ConfigSources {
 /** The keys a config file may set. */
 const FILE_KEYS = ['pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'logLevel'] as const;
 type FileKey = (typeof FILE_KEYS)[number];
+/** A setting's name, as a config file spells it. */
+export type SettingName = FileKey;
 
 /** One layer of raw values, each with the name the user knows it by. */
 interface Layer {
@@ -187,12 +191,21 @@ function flagLayer(flags: ConfigFlags): Layer {
   return { values, nameOf: (key) => FLAG_NAMES[key] };
 }
 
+/**
+ * BTFD_HOME as an absolute path, symlinks resolved when it exists: one home named two ways (a
+ * symlink, `..`) is one daemon, and the private-dir checks apply to the real directory.
+ */
 function resolveHome(flags: ConfigFlags, env: Env): string | null {
   const fromFlag = flags.home;
   const raw = fromFlag ?? (env['BTFD_HOME'] === '' ? undefined : env['BTFD_HOME']);
   if (raw === undefined) return null;
   if (raw.trim() === '') throw invalid(fromFlag !== undefined ? '--home' : 'BTFD_HOME', 'a directory path', raw);
-  return path.resolve(raw);
+  const absolute = path.resolve(raw);
+  try {
+    return fs.realpathSync(absolute);
+  } catch {
+    return absolute; // not created yet: the daemon creates it
+  }
 }
 
 /**
@@ -232,34 +245,27 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
     maxCacheBytes: maxCache ? parseSize(maxCache.value, maxCache.option) : DEFAULT_MAX_CACHE_BYTES,
     idleTimeoutMs: idle ? parseInteger(idle.value, idle.option, 0, 2 ** 31 - 1) : DEFAULT_IDLE_TIMEOUT_MS,
     logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.option) : DEFAULT_LOG_LEVEL,
+    explicit: FILE_KEYS.filter((key) => pick(layers, key) !== undefined),
   };
   return Object.freeze(config);
 }
 
 /**
- * A digest of what must agree between a client and the daemon it talks to: where the cache is,
- * which pahole runs, the pool size and the cache limit. Idle timeout and log level are left out
- * on purpose: they change nothing a build produces, and restarting over them would only churn.
- */
-export function configHash(config: Config): string {
-  const relevant = [config.cacheDir, config.pahole, config.workers, config.maxCacheBytes];
-  return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
-}
-
-/**
  * The daemon's command line for `config`: a spawned daemon resolves exactly the client's values
- * (its environment supplies the same XDG dirs and config file).
+ * (its environment supplies the same XDG dirs and config file). Only the settings the user set are
+ * passed, so that the daemon, too, knows which ones are defaults.
  */
 export function configToDaemonArgs(config: Config): string[] {
   const args: string[] = [];
   if (config.home !== null) args.push('--home', config.home);
-  args.push(
-    '--pahole', config.pahole,
-    '--workers', String(config.workers),
-    '--max-cache-size', String(config.maxCacheBytes),
-    '--idle-timeout-ms', String(config.idleTimeoutMs),
-    '--log-level', config.logLevel,
-  );
+  const values: Record<SettingName, string> = {
+    pahole: config.pahole,
+    workers: String(config.workers),
+    maxCacheBytes: String(config.maxCacheBytes),
+    idleTimeoutMs: String(config.idleTimeoutMs),
+    logLevel: config.logLevel,
+  };
+  for (const name of config.explicit) args.push(FLAG_NAMES[name], values[name]);
   return args;
 }
 

@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, ModuleState } from '../../shared/build-types.js';
+import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, ModuleState, PaholeInfo } from '../../shared/build-types.js';
 import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES } from '../../shared/module-actions.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
@@ -17,7 +17,7 @@ import type { TreeCheck } from '../../shared/protocol/kbuild.js';
 import { checkKbuildTree } from '../tree/kbuild-check.js';
 import { findModules, findTreeOf } from '../tree/module-tree.js';
 import { describeKey } from './cache-key.js';
-import { createContextResolver, type TreeContext } from './context.js';
+import { createContextResolver, type ContextRequest, type TreeContext } from './context.js';
 import { createExecutor } from './executor.js';
 import { mapLimited } from './map-limited.js';
 import { createModuleInputReader } from './module-inputs.js';
@@ -64,7 +64,14 @@ export interface Engine {
   /** A module BTF request from the btfd-pahole drop-in (see pahole-argv.ts). */
   encodeForPahole(request: PaholeModuleRequest): Promise<ModuleResult>;
   /** The key's inputs for one module and the cache's verdict, without changing anything. */
-  explain(modulePath: string, options?: { base?: string; paholeFlags?: string }): Promise<Explanation>;
+  explain(modulePath: string, options?: { base?: string; paholeFlags?: string; pahole?: string }): Promise<Explanation>;
+  /**
+   * Resolve and validate what a build of this request would run with (tree, base, pahole, flags
+   * probed once with pahole), building nothing: a watch registration fails here, not later.
+   */
+  check(request: ContextRequest): Promise<{ readonly base: string; readonly flags: string; readonly pahole: PaholeInfo }>;
+  /** Which pahole a request naming `pahole` (or none: the daemon's default) runs. */
+  paholeInfo(pahole?: string): Promise<PaholeInfo>;
   /** What btfd remembers of the modules under dir (all when omitted). */
   listModules(dir?: string): ModuleState[];
   /** Forget a module that was deleted. */
@@ -75,8 +82,8 @@ export interface Engine {
   isOwnWrite(modulePath: string): Promise<boolean>;
   /** Worker pool figures for status: threads, tasks running, tasks waiting. */
   poolStats(): { size: number; busy: number; queued: number };
-  /** `btfd kbuild`'s checks of a kernel build dir, with this engine's pahole. */
-  checkKbuildTree(dir: string): Promise<TreeCheck>;
+  /** `btfd kbuild`'s checks of a kernel build dir, with the given pahole (default: the daemon's). */
+  checkKbuildTree(dir: string, pahole?: string): Promise<TreeCheck>;
   /** Waits for running work, then closes the worker pool. Idempotent. */
   close(): Promise<void>;
 }
@@ -100,7 +107,7 @@ export function createEngine(options: EngineOptions): Engine {
   const tmpRoot = path.join(store.dir, 'tmp');
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
   const pool = createWorkerPool({ workers: config.workers, logger: log });
-  const contexts = createContextResolver({ store, pahole: config.pahole, searchPath, log });
+  const contexts = createContextResolver({ store, pahole: config.pahole, searchPath });
   const inputs = createModuleInputReader(store, pool);
   const baseViews = createBaseViews(2);
   const ownWrites = createOwnWrites();
@@ -165,6 +172,7 @@ export function createEngine(options: EngineOptions): Engine {
       dir: ctx.dir,
       base: ctx.base,
       flags: ctx.flags.flags,
+      pahole: { path: ctx.tool.path, version: ctx.tool.version },
       modules: results.length,
       ...countBy(MODULE_OUTCOMES, results.map((r) => r.outcome)),
       seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
@@ -196,13 +204,13 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   /** Read-only: no stat rows, no snapshots, no cache touch, no record. */
-  async function explain(modulePath: string, opts: { base?: string; paholeFlags?: string } = {}): Promise<Explanation> {
+  async function explain(modulePath: string, opts: { base?: string; paholeFlags?: string; pahole?: string } = {}): Promise<Explanation> {
     const absolute = path.resolve(modulePath);
     const previous = store.modules.get(absolute);
     const treeDir = await findTreeOf(absolute);
     const base = opts.base ?? previous?.inputs['basePath'];
     const flags = opts.paholeFlags ?? (previous?.inputs['flagsSource'] === 'option' ? previous.inputs['flags'] : undefined);
-    const ctx = await contexts.resolve({ dir: treeDir, base, paholeFlags: flags }, true);
+    const ctx = await contexts.resolve({ dir: treeDir, base, paholeFlags: flags, pahole: opts.pahole }, true);
     const p = await plan(ctx, absolute, true);
     const described = describeKey(p.inputs).map((input) => {
       const before = previous?.inputs[input.name];
@@ -224,6 +232,14 @@ export function createEngine(options: EngineOptions): Engine {
     build: (request, onEvent) => track(() => build(request, onEvent)),
     encodeForPahole: (request) => track(() => encodeForPahole(request)),
     explain: (modulePath, opts) => track(() => explain(modulePath, opts)),
+    async check(request) {
+      const ctx = await contexts.resolve(request, true);
+      return { base: ctx.base, flags: ctx.flags.flags, pahole: { path: ctx.tool.path, version: ctx.tool.version } };
+    },
+    async paholeInfo(pahole) {
+      const tool = await contexts.tool(pahole);
+      return { path: tool.path, version: tool.version };
+    },
     listModules(dir) {
       const prefix = dir ? path.resolve(dir) + path.sep : undefined;
       return store.modules.list(prefix).map((r) => ({ path: r.path, outcome: r.outcome, reason: r.reason, updatedMs: r.updatedMs }));
@@ -236,7 +252,7 @@ export function createEngine(options: EngineOptions): Engine {
     baseDigest: (basePath) => contexts.baseDigest(basePath),
     isOwnWrite: (modulePath) => ownWrites.isOwnWrite(modulePath),
     poolStats: () => pool.stats(),
-    checkKbuildTree: (dir) => checkKbuildTree(dir, config.pahole, searchPath),
+    checkKbuildTree: (dir, pahole) => checkKbuildTree(dir, pahole ?? config.pahole, searchPath),
     close() {
       closing ??= (async () => {
         await Promise.allSettled([...running]);

@@ -74,6 +74,10 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE actions ADD COLUMN module TEXT;
   CREATE INDEX actions_by_module ON actions (module, tool, flags);
   `,
+  // 3 → 4: a watched tree's builds run the pahole it was registered with (NULL: the daemon's).
+  `
+  ALTER TABLE trees ADD COLUMN pahole TEXT;
+  `,
 ];
 
 /** The schema version this code writes. */

@@ -44,9 +44,22 @@ export interface WatchManagerOptions {
   readonly onTreesChanged?: (count: number) => void;
 }
 
+/** What a tree is built with, as registered: null means the default. */
+export interface TreeSettings {
+  readonly base: string | null;
+  readonly flags: string | null;
+  readonly pahole: string | null;
+}
+
+/** A tree just registered, and the settings it replaced when it was already watched with others. */
+export type WatchResult = TreeStatus & { readonly replaced: TreeSettings | null };
+
 export interface WatchManager {
-  /** Register and start watching a tree; resolves once it is watched (its first build runs on). */
-  add(tree: { dir: string; base?: string; paholeFlags?: string }): Promise<TreeStatus>;
+  /**
+   * Register and start watching a tree; resolves once it is watched (its first build runs on).
+   * Its base, pahole and flags are checked first (the engine probes pahole with the flags).
+   */
+  add(tree: { dir: string; base?: string; paholeFlags?: string; pahole?: string }): Promise<WatchResult>;
   /** Stop watching and forget a tree; false when it was not watched. */
   remove(dir: string): Promise<boolean>;
   /** Start watching every registered tree (after a restart); resolves after their first builds. */
@@ -89,6 +102,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       dir: tree.registration.dir,
       base: tree.base,
       flags: tree.registration.flags,
+      pahole: tree.registration.pahole,
       ready: health.ready,
       building: tree.running !== null,
       events: health.events,
@@ -123,6 +137,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
             dir,
             base: tree.base,
             ...(tree.registration.flags !== null ? { paholeFlags: tree.registration.flags } : {}),
+            ...(tree.registration.pahole !== null ? { pahole: tree.registration.pahole } : {}),
             ...(work.all ? {} : { modules: [...work.modules] }),
           },
           (event) => publish({ type: 'build-progress', dir, event }),
@@ -210,21 +225,31 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     async add(request) {
       if (closing) throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', 'the daemon is stopping');
       const dir = await resolveTreeDir(request.dir);
-      const base = request.base ? path.resolve(request.base) : null;
-      // Fail now, with the base's own code, rather than in a background build.
-      await engine.baseDigest(base ?? defaultBase(dir));
+      const settings: TreeSettings = { base: request.base ? path.resolve(request.base) : null, flags: request.paholeFlags ?? null, pahole: request.pahole ?? null };
+      // Fail now, with the base's, pahole's or the flags' own code, rather than in a background build.
+      await engine.check({
+        dir,
+        base: settings.base ?? defaultBase(dir),
+        ...(settings.flags !== null ? { paholeFlags: settings.flags } : {}),
+        ...(settings.pahole !== null ? { pahole: settings.pahole } : {}),
+      });
       const existing = trees.get(dir);
+      const old = existing?.registration;
+      const replaced = old && (old.base !== settings.base || old.flags !== settings.flags || old.pahole !== settings.pahole)
+        ? { base: old.base, flags: old.flags, pahole: old.pahole }
+        : null;
       if (existing) {
         trees.delete(dir);
         await existing.watcher.close();
       }
-      const registration: TreeRegistration = { dir, base, flags: request.paholeFlags ?? null, createdMs: Date.now() };
+      const registration: TreeRegistration = { dir, ...settings, createdMs: Date.now() };
       options.registry.put(registration);
       const { tree } = await startWatching(registration);
       await tree.watcher.ready;
       armRescan();
       publish({ type: 'tree-added', dir });
-      return status(tree);
+      if (replaced) log.info({ dir, replaced, settings }, 'tree re-registered with other settings');
+      return { ...status(tree), replaced };
     },
     async remove(dir) {
       const absolute = path.resolve(dir);

@@ -17,10 +17,13 @@ import { digestModule, type ModuleDigest } from '../elf/elf-digest.js';
 import { readElfLayout, readSections } from '../elf/elf-file.js';
 import { installSections } from '../elf/elf-install.js';
 import { decodeArtifact, sha256 } from '../engine/artifact.js';
+import { formatCommand } from '../engine/pahole-argv.js';
 import { createBaseViews, moduleDigestOptions, resolveForArtifact, type ResolutionCandidate } from '../engine/module-btf-ids.js';
 import { sameStamp, stampOf } from '../fs/file-stamp.js';
 import type { BtfIdsHints, DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from './module-worker-types.js';
 
+/** Where the command quoted in a pahole failure writes its detached BTF. */
+const REPRODUCE_OUTPUT = '/tmp/btfd-reproduce.btf';
 /** pahole's stderr kept for error messages; enough for its diagnostics, bounded for huge dumps. */
 const MAX_STDERR_BYTES = 16 * 1024;
 
@@ -121,11 +124,15 @@ async function encodeBtf(task: RegenerateTask, input: string, workDir: string): 
     throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_MISSING', `could not run ${task.paholePath}`, { cause: err });
   });
   const ms = performance.now() - started;
+  // The command to repeat by hand: as run, but the scratch dir is gone by then, so its copy of the
+  // module becomes the module itself and the detached output a file in /tmp.
+  const command = formatCommand([task.paholePath, ...args].map((arg) =>
+    arg === target ? task.modulePath : arg.startsWith(`--btf_encode_detached=`) ? `--btf_encode_detached=${REPRODUCE_OUTPUT}` : arg));
   if (exit.signal !== null) {
-    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_CRASHED', `pahole was killed by ${exit.signal} on ${task.modulePath}: ${exit.stderr}`);
+    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_CRASHED', `pahole was killed by ${exit.signal} on ${task.modulePath}: ${exit.stderr}; reproduce with: ${command}`);
   }
   if (exit.code !== 0) {
-    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_FAILED', `pahole exited with ${exit.code} on ${task.modulePath}: ${exit.stderr}`);
+    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_FAILED', `pahole exited with ${exit.code} on ${task.modulePath}: ${exit.stderr}; reproduce with: ${command}`);
   }
   const sections = inPlace
     ? await readSections(target, ['.BTF', '.BTF.base'])

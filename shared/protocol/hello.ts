@@ -1,4 +1,7 @@
-/** `GET /v1/hello`: the handshake. A client compares all three identities before using the daemon. */
+/**
+ * `GET /v1/hello`: the handshake. A client restarts a daemon whose versions or cache dir differ
+ * from its own (see client/connect.ts); the process settings are there for it to note.
+ */
 import { Type, type Static } from '@sinclair/typebox';
 
 export { HELLO_ROUTE } from './routes.js';
@@ -8,8 +11,14 @@ export const HelloResponse = Type.Object({
   protocolVersion: Type.Integer(),
   /** shared/version.ts DAEMON_VERSION of the daemon's build. */
   daemonVersion: Type.String(),
-  /** configHash() of the daemon's config. */
-  configHash: Type.String(),
   pid: Type.Integer(),
+  /** The real path of the daemon's cache dir. */
+  cacheDir: Type.String(),
+  /** Worker pool size. */
+  workers: Type.Integer(),
+  /** The cache size limit builds evict to. */
+  maxCacheBytes: Type.Integer(),
+  /** The pahole of requests that name none (the drop-in's): a path, or a name on the daemon's PATH. */
+  pahole: Type.String(),
 });
 export type HelloResponse = Static<typeof HelloResponse>;

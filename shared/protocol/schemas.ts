@@ -18,12 +18,19 @@ export const ErrorCodeSchema = Type.Unsafe<ErrorCode>(Type.String({ pattern: '^B
 /** An absolute path: the daemon's working directory is not the client's. */
 export const AbsolutePath = Type.String({ minLength: 1, pattern: '^/' });
 
+/** A pahole to run: an absolute path, or a bare name looked up on the daemon's PATH. */
+export const PaholeName = Type.String({ minLength: 1, pattern: '^(/.*|[^/]+)$' });
+
 export const BuildRequestSchema = Type.Object({
   dir: AbsolutePath,
   base: Type.Optional(AbsolutePath),
   paholeFlags: Type.Optional(Type.String()),
+  pahole: Type.Optional(PaholeName),
   modules: Type.Optional(Type.Array(AbsolutePath)),
 }, { additionalProperties: false });
+
+/** Which pahole a build ran: the binary's real path and its `--version`. */
+export const PaholeInfoSchema = Type.Object({ path: Type.String(), version: Type.String() });
 
 /** A union of string literals, from one of the module-actions table's lists. */
 function literals<K extends string>(names: readonly K[]): TUnion<TLiteral<K>[]> {
@@ -51,6 +58,7 @@ export const BuildReportSchema = Type.Composite([
     dir: Type.String(),
     base: Type.String(),
     flags: Type.String(),
+    pahole: PaholeInfoSchema,
     modules: Type.Integer(),
     seconds: Type.Number(),
     failures: Type.Array(ModuleResultSchema),

@@ -3,7 +3,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { TreeStatus } from '../build-types.js';
-import { AbsolutePath, BuildReportSchema, ErrorCodeSchema } from './schemas.js';
+import { AbsolutePath, BuildReportSchema, ErrorCodeSchema, PaholeName } from './schemas.js';
 
 export { WATCH_ROUTE, UNWATCH_ROUTE, TREES_ROUTE } from './routes.js';
 
@@ -11,6 +11,8 @@ export const WatchBody = Type.Object({
   dir: AbsolutePath,
   base: Type.Optional(AbsolutePath),
   paholeFlags: Type.Optional(Type.String()),
+  /** The pahole the tree's builds run (a path, or a name on the daemon's PATH); default: the daemon's. */
+  pahole: Type.Optional(PaholeName),
 }, { additionalProperties: false });
 export type WatchBody = Static<typeof WatchBody>;
 
@@ -27,6 +29,7 @@ export const TreeStatusSchema = Type.Object({
   dir: Type.String(),
   base: Type.String(),
   flags: Type.Union([Type.String(), Type.Null()]),
+  pahole: Type.Union([Type.String(), Type.Null()]),
   ready: Type.Boolean(),
   building: Type.Boolean(),
   events: Type.Integer(),
@@ -35,6 +38,18 @@ export const TreeStatusSchema = Type.Object({
   lastError: Type.Union([Type.Object({ code: ErrorCodeSchema, message: Type.String() }), Type.Null()]),
 });
 export type { TreeStatus };
+
+/** The answer to `POST /v1/watch`: the tree, and what it was registered with before, when that differed. */
+export const WatchResponse = Type.Composite([
+  TreeStatusSchema,
+  Type.Object({
+    replaced: Type.Union([
+      Type.Object({ base: Type.Union([Type.String(), Type.Null()]), flags: Type.Union([Type.String(), Type.Null()]), pahole: Type.Union([Type.String(), Type.Null()]) }),
+      Type.Null(),
+    ]),
+  }),
+]);
+export type WatchResponse = TreeStatus & { readonly replaced: Static<typeof WatchResponse>['replaced'] };
 
 export const TreesResponse = Type.Object({ trees: Type.Array(TreeStatusSchema) });
 export interface TreesResponse {

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findExecutable } from '../../daemon/engine/pahole-tool.js';
+import { findExecutable } from '../../shared/executable.js';
 
 /** A command and the Debian package that provides it. */
 export interface SystemTool {

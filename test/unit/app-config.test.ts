@@ -1,4 +1,4 @@
-/** Config resolution: precedence, validation messages naming the option, freezing, the hash. */
+/** Config resolution: precedence, validation messages naming the option, freezing, explicit settings. */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { test, type TestContext } from 'node:test';
 import {
-  configHash, configToDaemonArgs, DAEMON_ARG_OPTIONS, daemonArgsToFlags, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CACHE_BYTES,
+  configToDaemonArgs, DAEMON_ARG_OPTIONS, daemonArgsToFlags, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CACHE_BYTES,
   parseSize, resolveConfig,
 } from '../../shared/config.js';
 import { BtfdError } from '../../shared/errors.js';
@@ -92,13 +92,28 @@ test('sizes accept bytes and binary units', () => {
   }
 });
 
-test('configHash changes with what a daemon must share with its client, not with log level or idle time', () => {
-  const base = resolveConfig({ env: { BTFD_HOME: '/h' }, flags: { workers: 2 }, file: null });
-  const same = resolveConfig({ env: { BTFD_HOME: '/h', BTFD_LOG_LEVEL: 'debug', BTFD_IDLE_TIMEOUT_MS: '5' }, flags: { workers: 2 }, file: null });
-  assert.equal(configHash(base), configHash(same));
-  for (const flags of [{ workers: 3 }, { workers: 2, pahole: '/opt/pahole' }, { workers: 2, maxCacheBytes: '1G' }, { workers: 2, home: '/g' }]) {
-    assert.notEqual(configHash(resolveConfig({ env: { BTFD_HOME: '/h' }, flags, file: null })), configHash(base), JSON.stringify(flags));
-  }
+test('explicit lists the settings a user set, from any layer; defaults are not in it', (t) => {
+  assert.deepEqual(resolveConfig({ env: { BTFD_HOME: '/h' }, file: null }).explicit, []);
+  assert.deepEqual(resolveConfig({ env: { BTFD_HOME: '/h', BTFD_PAHOLE: '/p' }, flags: { workers: 2 }, file: null }).explicit, ['pahole', 'workers']);
+  const home = tempHome(t);
+  fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify({ maxCacheBytes: '1G' }));
+  assert.deepEqual(resolveConfig({ env: { BTFD_HOME: home } }).explicit, ['maxCacheBytes']);
+  // Only what was set goes to a spawned daemon, so it keeps knowing which values are defaults.
+  assert.deepEqual(configToDaemonArgs(resolveConfig({ env: { BTFD_HOME: '/h' }, file: null })), ['--home', '/h']);
+});
+
+test('BTFD_HOME through a symlink is the real home: one daemon, checked where it really is', (t) => {
+  const home = tempHome(t);
+  const link = `${home}-link`;
+  fs.symlinkSync(home, link);
+  t.after(() => fs.rmSync(link, { force: true }));
+  const viaLink = resolveConfig({ env: { BTFD_HOME: link }, file: null });
+  const direct = resolveConfig({ env: { BTFD_HOME: home }, file: null });
+  assert.equal(viaLink.home, fs.realpathSync(home));
+  assert.equal(viaLink.socketPath, direct.socketPath);
+  assert.equal(viaLink.cacheDir, direct.cacheDir);
+  // A home that does not exist yet is taken as written (the daemon creates it).
+  assert.equal(resolveConfig({ env: { BTFD_HOME: '/nonexistent/h' }, file: null }).home, '/nonexistent/h');
 });
 
 test('the daemon command line round-trips to the same config', () => {

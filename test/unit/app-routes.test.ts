@@ -16,7 +16,7 @@ import type { Engine } from '../../daemon/engine/engine.js';
 import type { CacheAdmin } from '../../daemon/store/cache-admin.js';
 import type { TreeRegistry } from '../../daemon/store/tree-registry.js';
 import type { BuildEvent, BuildReport, BuildRequest, CacheStats, ModuleResult } from '../../shared/build-types.js';
-import { configHash, resolveConfig, type Config } from '../../shared/config.js';
+import { resolveConfig, type Config } from '../../shared/config.js';
 import { BtfdError, ERROR_CATALOG } from '../../shared/errors.js';
 import { DAEMON_VERSION, PROTOCOL_VERSION } from '../../shared/version.js';
 
@@ -24,7 +24,7 @@ const STATS: CacheStats = { entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30
 
 function report(request: BuildRequest, results: ModuleResult[]): BuildReport {
   return {
-    dir: request.dir, base: `${request.dir}/vmlinux`, flags: '-j', modules: results.length,
+    dir: request.dir, base: `${request.dir}/vmlinux`, flags: '-j', pahole: { path: '/usr/bin/pahole', version: 'v1.24' }, modules: results.length,
     fresh: results.filter((r) => r.outcome === 'fresh').length, restored: 0, regenerated: 0,
     failed: results.filter((r) => r.outcome === 'failed').length, seconds: 0.5,
     failures: results.filter((r) => r.outcome === 'failed'), results,
@@ -52,6 +52,7 @@ function fakeEngine(overrides: Partial<Engine> = {}): Engine & { calls: string[]
       return [{ path: '/t/a.ko', outcome: 'fresh', reason: 'unchanged', updatedMs: 1 }];
     },
     poolStats: () => ({ size: 3, busy: 1, queued: 0 }),
+    paholeInfo: async () => ({ path: '/usr/bin/pahole', version: 'v1.24' }),
     isOwnWrite: async () => false,
     async close() {},
     ...overrides,
@@ -123,7 +124,10 @@ test('GET /v1/hello answers the handshake identity', async (t) => {
   const { app, config } = harness(t, fakeEngine());
   const res = await app.inject({ method: 'GET', url: '/v1/hello' });
   assert.equal(res.statusCode, 200);
-  assert.deepEqual(res.json(), { protocolVersion: PROTOCOL_VERSION, daemonVersion: DAEMON_VERSION, configHash: configHash(config), pid: 4242 });
+  assert.deepEqual(res.json(), {
+    protocolVersion: PROTOCOL_VERSION, daemonVersion: DAEMON_VERSION, pid: 4242,
+    cacheDir: config.cacheDir, workers: 3, maxCacheBytes: config.maxCacheBytes, pahole: 'pahole',
+  });
 });
 
 test('GET /v1/status reports runtime, cache and pool; a broken cache is reported, not fatal', async (t) => {
@@ -140,6 +144,7 @@ test('GET /v1/status reports runtime, cache and pool; a broken cache is reported
   assert.deepEqual(status.modules, { fresh: 1 });
   assert.equal(status.eventSubscribers, 0);
   assert.equal(status.idleTimeoutMs, 60_000);
+  assert.deepEqual(status.pahole, { name: 'pahole', path: '/usr/bin/pahole', version: 'v1.24', error: null });
 
   const brokenCache = { ...fakeCache([]), stats: () => { throw new BtfdError('BTFD_ERR_CACHE_UNAVAILABLE', 'db locked'); } };
   const broken = harness(t, fakeEngine(), brokenCache);
