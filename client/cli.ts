@@ -10,7 +10,7 @@ import type { BuildReport, BuildRequest } from '../shared/build-types.js';
 import { parseSize, resolveConfig, type Config } from '../shared/config.js';
 import { DAEMON_VERSION } from '../shared/version.js';
 import type { DaemonClient } from './daemon-client.js';
-import { describeReplaced, EXIT_COMMAND_FAILED, formatBuildReport, formatBytes, formatCacheStats, formatError, formatExplanation, formatModules } from './format.js';
+import { describeReplaced, EXIT_COMMAND_FAILED, EXIT_INTERRUPTED, formatBuildReport, formatBytes, formatCacheStats, formatError, formatExplanation, formatModules } from './format.js';
 
 // Each command imports what it needs when it runs: `btfd status --json` must not pay for the
 // progress bar, the log formatter or the one-shot machinery (see BENCHMARKS.md, CLI start).
@@ -18,6 +18,8 @@ import { describeReplaced, EXIT_COMMAND_FAILED, formatBuildReport, formatBytes, 
 interface Io {
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
+  /** Call `handler` on the first Ctrl-C (SIGINT) until the returned function is called. */
+  readonly onInterrupt?: (handler: () => void) => () => void;
 }
 
 interface BackendOptions {
@@ -132,10 +134,19 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
           pahole: await requestPahole(),
         };
         const progress = opts.json ? null : (await import('./build-progress.js')).createBuildProgress(io.stderr);
+        // Ctrl-C hangs up on the daemon, which cancels the build's queued modules.
+        const cancel = new AbortController();
+        const stopListening = io.onInterrupt?.(() => cancel.abort()) ?? (() => undefined);
         let report: BuildReport;
         try {
-          report = await withBackend(opts, (client) => client.build(request, progress ? (event) => progress.onEvent(event) : undefined));
+          report = await withBackend(opts, (client) => client.build(request, progress ? (event) => progress.onEvent(event) : undefined, cancel.signal));
+        } catch (err) {
+          if (!cancel.signal.aborted) throw err;
+          progress?.stop();
+          note('build cancelled: modules in flight finish in the daemon, queued ones were dropped');
+          return EXIT_INTERRUPTED;
         } finally {
+          stopListening();
           progress?.stop();
         }
         print(io.stdout, opts.json ? JSON.stringify(report) : formatBuildReport(report));

@@ -56,6 +56,13 @@ interface RequestOptions {
   readonly body?: unknown;
   readonly timeoutMs?: number;
   readonly accept?: string;
+  /** Hang up when it fires: the daemon cancels the work this request started. */
+  readonly signal?: AbortSignal;
+}
+
+/** The error of a request this client hung up on (Ctrl-C). */
+function hungUp(): BtfdError {
+  return new BtfdError('BTFD_ERR_BUILD_CANCELLED', 'cancelled: the daemon drops the queued modules; those in flight finish');
 }
 
 function unreachable(socketPath: string, err: Error): BtfdError {
@@ -73,14 +80,16 @@ function send(socketPath: string, options: RequestOptions): Promise<http.Incomin
       headers['content-type'] = 'application/json';
       headers['content-length'] = Buffer.byteLength(payload);
     }
-    const request = http.request({ socketPath, method: options.method, path: options.url, headers, agent: false });
+    const request = http.request({
+      socketPath, method: options.method, path: options.url, headers, agent: false, ...(options.signal ? { signal: options.signal } : {}),
+    });
     if (options.timeoutMs !== undefined) {
       request.setTimeout(options.timeoutMs, () => {
         const err = Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' });
         request.destroy(err);
       });
     }
-    request.once('error', (err) => reject(unreachable(socketPath, err)));
+    request.once('error', (err) => reject(options.signal?.aborted ? hungUp() : unreachable(socketPath, err)));
     request.once('response', resolve);
     request.end(payload);
   });
@@ -106,7 +115,9 @@ function parseJson(text: string, what: string): unknown {
 /** One JSON request/answer. */
 async function call<T>(socketPath: string, options: RequestOptions): Promise<T> {
   const response = await send(socketPath, options);
-  const text = await readAll(response, socketPath);
+  const text = await readAll(response, socketPath).catch((err: unknown) => {
+    throw options.signal?.aborted ? hungUp() : err;
+  });
   const status = response.statusCode ?? 0;
   const body = text === '' ? null : parseJson(text, options.url);
   if (status >= 400) throw errorFromBody(status, body);
@@ -114,8 +125,10 @@ async function call<T>(socketPath: string, options: RequestOptions): Promise<T> 
 }
 
 /** A streamed build: events to `onEvent`, resolves with the final report line. */
-async function streamBuild(socketPath: string, request: BuildRequest, onEvent: (event: BuildEvent) => void): Promise<BuildReport> {
-  const response = await send(socketPath, { method: BUILD_ROUTE.method, url: BUILD_ROUTE.url, body: request, accept: NDJSON_CONTENT_TYPE });
+async function streamBuild(socketPath: string, request: BuildRequest, onEvent: (event: BuildEvent) => void, signal?: AbortSignal): Promise<BuildReport> {
+  const response = await send(socketPath, {
+    method: BUILD_ROUTE.method, url: BUILD_ROUTE.url, body: request, accept: NDJSON_CONTENT_TYPE, ...(signal ? { signal } : {}),
+  });
   const status = response.statusCode ?? 0;
   const contentType = String(response.headers['content-type'] ?? '');
   if (status >= 400 || !contentType.startsWith(NDJSON_CONTENT_TYPE)) {
@@ -164,7 +177,12 @@ async function streamBuild(socketPath: string, request: BuildRequest, onEvent: (
       }
       settle(() => reject(new BtfdError('BTFD_ERR_DAEMON_UNREACHABLE', 'the daemon closed the build stream before its report')));
     });
-    response.once('error', (err) => settle(() => reject(unreachable(socketPath, err))));
+    response.once('error', (err) => settle(() => reject(signal?.aborted ? hungUp() : unreachable(socketPath, err))));
+    // Hanging up is the cancellation: the daemon sees the stream close.
+    signal?.addEventListener('abort', () => {
+      settle(() => reject(hungUp()));
+      response.destroy();
+    }, { once: true });
   });
 }
 
@@ -181,8 +199,11 @@ export interface DaemonClient {
   status(): Promise<StatusResponse>;
   /** Ask the daemon to stop (it answers first, then drains and exits). */
   stop(): Promise<StopResponse>;
-  /** Build; with `onEvent`, progress events stream in as NDJSON. */
-  build(request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<BuildReport>;
+  /**
+   * Build; with `onEvent`, progress events stream in as NDJSON. `signal` hangs up, which cancels
+   * the build in the daemon (BTFD_ERR_BUILD_CANCELLED here).
+   */
+  build(request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<BuildReport>;
   explain(request: ExplainBody): Promise<Explanation>;
   modules(dir?: string): Promise<ModulesResponse>;
   cacheStats(): Promise<CacheStatsResponse>;
@@ -223,10 +244,12 @@ export function createDaemonClient(
     hello: () => request({ method: HELLO_ROUTE.method, url: HELLO_ROUTE.url, timeoutMs: short }),
     status: () => request({ method: STATUS_ROUTE.method, url: STATUS_ROUTE.url, timeoutMs: short }),
     stop: () => request({ method: STOP_ROUTE.method, url: STOP_ROUTE.url, timeoutMs: short }),
-    build: (buildRequest, onEvent) => {
+    build: (buildRequest, onEvent, signal) => {
       if (closed) return Promise.reject(new BtfdError('BTFD_ERR_INTERNAL', 'this daemon client was closed'));
-      if (onEvent === undefined) return call<BuildReport>(socketPath, { method: BUILD_ROUTE.method, url: BUILD_ROUTE.url, body: buildRequest });
-      return streamBuild(socketPath, buildRequest, onEvent);
+      if (onEvent === undefined) {
+        return call<BuildReport>(socketPath, { method: BUILD_ROUTE.method, url: BUILD_ROUTE.url, body: buildRequest, ...(signal ? { signal } : {}) });
+      }
+      return streamBuild(socketPath, buildRequest, onEvent, signal);
     },
     explain: (body) => request({ method: EXPLAIN_ROUTE.method, url: EXPLAIN_ROUTE.url, body }),
     modules: (dir) => request({

@@ -88,3 +88,5 @@ export function formatError(err: unknown): string {
 
 /** Exit status of a command that could not run at all (as opposed to a module that failed). */
 export const EXIT_COMMAND_FAILED = 2;
+/** Exit status after Ctrl-C: 128 + SIGINT, as a shell reports a command killed by it. */
+export const EXIT_INTERRUPTED = 130;

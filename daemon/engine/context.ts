@@ -30,6 +30,8 @@ export interface TreeContext {
   readonly baseSnapshot: string;
   readonly tool: PaholeTool;
   readonly flags: ResolvedFlags;
+  /** The build's cancellation: work still waiting for a worker is dropped once it fires. */
+  readonly signal?: AbortSignal;
 }
 
 /** What a context is resolved from: a build, watch or explain request. */

@@ -57,10 +57,22 @@ export interface EngineOptions {
   readonly hooks?: EngineHooks;
 }
 
+/** How a build runs, beside what it builds. */
+export interface BuildOptions {
+  /** Progress: `planned`, then one `module` event per module. */
+  readonly onEvent?: (event: BuildEvent) => void;
+  /**
+   * Cancellation (Ctrl-C, a client that hung up, a tree unwatched): no module starts after it
+   * fires and work waiting for a worker is dropped; modules in flight finish and are installed
+   * atomically; then the build rejects with BTFD_ERR_BUILD_CANCELLED.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /** The engine as the daemon's routes, its watcher and the in-process callers drive it. */
 export interface Engine {
   /** Bring the request's modules up to date; resolves with the report even when modules failed. */
-  build(request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<BuildReport>;
+  build(request: BuildRequest, options?: BuildOptions): Promise<BuildReport>;
   /** A module BTF request from the btfd-pahole drop-in (see pahole-argv.ts). */
   encodeForPahole(request: PaholeModuleRequest): Promise<ModuleResult>;
   /** The key's inputs for one module and the cache's verdict, without changing anything. */
@@ -150,24 +162,44 @@ export function createEngine(options: EngineOptions): Engine {
     return result;
   }
 
-  async function build(request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<BuildReport> {
+  async function build(request: BuildRequest, options: BuildOptions = {}): Promise<BuildReport> {
+    const { onEvent, signal } = options;
     const started = performance.now();
-    const ctx = await contexts.resolve(request);
+    /** A module's work that the cancellation dropped: no result, no failure. */
+    const dropped = (err: unknown): null => {
+      if (codeOf(err) !== 'BTFD_ERR_BUILD_CANCELLED' || !signal?.aborted) throw err;
+      return null;
+    };
+    const cancelledAfter = (done: number, total: number): BtfdError => {
+      log.info({ dir: request.dir, done, total }, 'build cancelled');
+      return new BtfdError('BTFD_ERR_BUILD_CANCELLED', `the build of ${request.dir} was cancelled after ${done} of ${total} modules; modules in flight finished, the others were left as they were`);
+    };
+    if (signal?.aborted) throw cancelledAfter(0, 0);
+    const resolved = await contexts.resolve(request);
+    const ctx: TreeContext = signal ? { ...resolved, signal } : resolved;
     const modules = request.modules ? request.modules.map((m) => path.resolve(ctx.dir, m)) : await findModules(ctx.dir);
     const plans = await mapLimited(modules, MODULES_IN_FLIGHT, async (modulePath) => {
+      if (signal?.aborted) return null;
       const planStarted = performance.now();
-      return plan(ctx, modulePath).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
+      return plan(ctx, modulePath).catch(dropped).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
     });
-    const planned = plans.flatMap((p) => ('action' in p ? [p.action] : []));
+    if (signal?.aborted) throw cancelledAfter(0, modules.length);
+    const planned = plans.flatMap((p) => (p !== null && 'action' in p ? [p.action] : []));
     onEvent?.({ type: 'planned', total: modules.length, ...countBy(MODULE_ACTIONS, planned) });
     let done = 0;
-    const results = await mapLimited(plans, MODULES_IN_FLIGHT, async (p) => {
+    const outcomes = await mapLimited(plans, MODULES_IN_FLIGHT, async (p) => {
+      if (p === null || signal?.aborted) return null;
       const moduleStarted = performance.now();
-      const result = 'action' in p ? await executor.execute(ctx, p).catch((err: unknown) => moduleFailed(p.path, err, moduleStarted)) : p;
+      const result = 'action' in p
+        ? await executor.execute(ctx, p).catch(dropped).catch((err: unknown) => moduleFailed(p.path, err, moduleStarted))
+        : p;
+      if (result === null) return null;
       done++;
       onEvent?.({ type: 'module', result, done, total: modules.length });
       return result;
     });
+    if (signal?.aborted) throw cancelledAfter(done, modules.length);
+    const results = outcomes.filter((r): r is ModuleResult => r !== null);
     const report: BuildReport = {
       dir: ctx.dir,
       base: ctx.base,
@@ -229,7 +261,7 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   return {
-    build: (request, onEvent) => track(() => build(request, onEvent)),
+    build: (request, options) => track(() => build(request, options)),
     encodeForPahole: (request) => track(() => encodeForPahole(request)),
     explain: (modulePath, opts) => track(() => explain(modulePath, opts)),
     async check(request) {

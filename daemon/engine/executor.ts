@@ -68,7 +68,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
         if (stored) return { plan, stored, outcome: outcomeOf(action) };
         return { plan, stored: (await steps.regenerate.run(ctx, plan))!, outcome: 'regenerated' };
       } catch (err) {
-        if (codeOf(err) !== 'BTFD_ERR_MODULE_CHANGED' || attempt >= MAX_REPLANS) throw err;
+        const code = codeOf(err);
+        // A regeneration shared with another build that was cancelled: this build still wants it.
+        if (code === 'BTFD_ERR_BUILD_CANCELLED' && !ctx.signal?.aborted && attempt < MAX_REPLANS) continue;
+        if (code !== 'BTFD_ERR_MODULE_CHANGED' || attempt >= MAX_REPLANS) throw err;
         log.info({ module: plan.path, attempt }, 'module changed under its regeneration; re-planning');
         plan = await options.replan(ctx, plan.path);
       }

@@ -47,10 +47,12 @@ export function createModuleInputReader(store: Store, pool: WorkerPool): ModuleI
   }
 
   /** Content and output digests of a module, from the stat cache or by hashing in a worker. */
-  async function fileDigests(modulePath: string, stamp: FileStamp, hints: () => Promise<BtfIdsHints>, readOnly: boolean): Promise<FileDigests> {
+  async function fileDigests(
+    modulePath: string, stamp: FileStamp, hints: () => Promise<BtfIdsHints>, readOnly: boolean, signal: AbortSignal | undefined,
+  ): Promise<FileDigests> {
     const known = store.statCache.lookup(modulePath, stamp);
     if (known) return known;
-    const result = await pool.digest({ path: modulePath, btfIds: await hints() });
+    const result = await pool.digest({ path: modulePath, btfIds: await hints() }, signal);
     const digests = { contentDigest: result.digest, outputsDigest: sectionsDigest(toBuffers(result.outputs)) };
     if (!readOnly) store.statCache.record(modulePath, stamp, digests);
     return digests;
@@ -65,7 +67,7 @@ export function createModuleInputReader(store: Store, pool: WorkerPool): ModuleI
       });
       const stamp = stampOf(info);
       const previous = store.modules.get(modulePath);
-      const digests = await fileDigests(modulePath, stamp, () => btfIdsHints(ctx, previous), readOnly);
+      const digests = await fileDigests(modulePath, stamp, () => btfIdsHints(ctx, previous), readOnly, ctx.signal);
       const inputs: KeyInputs = { recipe: RECIPE_SPLIT_BTF, tool: ctx.tool.identity, flags: ctx.flags.flags, base: ctx.baseDigest, module: digests.contentDigest };
       const key = computeKey(inputs);
       return {

@@ -76,6 +76,8 @@ interface WatchedTree {
   readonly base: string;
   readonly watcher: TreeWatcher;
   baseDigest: string | null;
+  /** Fires when the tree is unwatched: its build stops taking new modules. */
+  readonly removed: AbortController;
   running: Promise<void> | null;
   /** Work that arrived while a build ran: all modules, or these; waiters hear when it is done. */
   pending: { all: boolean; modules: Set<string>; trigger: string; waiters: (() => void)[] } | null;
@@ -127,7 +129,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
 
   async function drain(tree: WatchedTree): Promise<void> {
     const dir = tree.registration.dir;
-    while (tree.pending && !closing) {
+    while (tree.pending && !closing && !tree.removed.signal.aborted) {
       const work = tree.pending;
       tree.pending = null;
       publish({ type: 'build-started', dir, trigger: work.trigger, modules: work.all ? 'all' : work.modules.size });
@@ -140,7 +142,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
             ...(tree.registration.pahole !== null ? { pahole: tree.registration.pahole } : {}),
             ...(work.all ? {} : { modules: [...work.modules] }),
           },
-          (event) => publish({ type: 'build-progress', dir, event }),
+          { onEvent: (event) => publish({ type: 'build-progress', dir, event }), signal: tree.removed.signal },
         );
         tree.lastBuild = summary(report);
         tree.lastError = null;
@@ -148,9 +150,13 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
         log.info({ dir, trigger: work.trigger, restored: report.restored, regenerated: report.regenerated, failed: report.failed }, 'tree build finished');
       } catch (err) {
         const error = toBtfdError(err);
-        tree.lastError = { code: error.code, message: error.message };
-        publish({ type: 'build-failed', dir, code: error.code, message: error.message });
-        log.warn({ dir, code: error.code, err }, 'tree build failed');
+        if (error.code === 'BTFD_ERR_BUILD_CANCELLED') {
+          log.info({ dir }, 'tree build cancelled: the tree is no longer watched');
+        } else {
+          tree.lastError = { code: error.code, message: error.message };
+          publish({ type: 'build-failed', dir, code: error.code, message: error.message });
+          log.warn({ dir, code: error.code, err }, 'tree build failed');
+        }
       }
       for (const waiter of work.waiters) waiter();
     }
@@ -199,7 +205,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       },
       onError: (err) => log.warn({ dir: registration.dir, err }, 'watcher error'),
     });
-    tree = { registration, base, watcher, baseDigest: null, running: null, pending: null, lastBuild: null, lastError: null };
+    tree = { registration, base, watcher, baseDigest: null, removed: new AbortController(), running: null, pending: null, lastBuild: null, lastError: null };
     trees.set(registration.dir, tree);
     options.onTreesChanged?.(trees.size);
     tree.baseDigest = await engine.baseDigest(base).catch(() => null);
@@ -240,6 +246,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
         : null;
       if (existing) {
         trees.delete(dir);
+        existing.removed.abort();
         await existing.watcher.close();
       }
       const registration: TreeRegistration = { dir, ...settings, createdMs: Date.now() };
@@ -258,7 +265,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       if (!tree) return known;
       trees.delete(absolute);
       options.onTreesChanged?.(trees.size);
-      tree.pending = null;
+      tree.removed.abort();
       await tree.watcher.close();
       publish({ type: 'tree-removed', dir: absolute });
       return true;

@@ -36,7 +36,8 @@ function report(request: BuildRequest, results: ModuleResult[]): BuildReport {
 function fakeEngine(overrides: Partial<Engine> = {}): Engine & { calls: string[] } {
   const calls: string[] = [];
   const methods: Partial<Engine> = {
-    async build(request, onEvent) {
+    async build(request, options) {
+      const onEvent = options?.onEvent;
       calls.push(`build ${request.dir}`);
       const result: ModuleResult = { path: `${request.dir}/a.ko`, outcome: 'fresh', reason: 'unchanged', ms: 1 };
       onEvent?.({ type: 'planned', total: 1, fresh: 1, restore: 0, regenerate: 0 });
@@ -221,7 +222,8 @@ function ndjsonLines(body: string): Array<Record<string, unknown>> {
 test('POST /v1/build with Accept: application/x-ndjson streams events, then the report line', async (t) => {
   const events: BuildEvent[] = [];
   const engine = fakeEngine({
-    async build(request, onEvent) {
+    async build(request, options) {
+      const onEvent = options?.onEvent;
       const results: ModuleResult[] = [];
       onEvent?.({ type: 'planned', total: 3, fresh: 0, restore: 1, regenerate: 2 });
       for (let i = 0; i < 3; i += 1) {
@@ -255,7 +257,8 @@ test('a streamed build failing before its first event gets an HTTP error; after 
   assertErrorShape(res.json(), 'BTFD_ERR_BASE_NO_BTF', 422);
 
   const late = harness(t, fakeEngine({
-    async build(_request, onEvent) {
+    async build(_request, options) {
+      const onEvent = options?.onEvent;
       onEvent?.({ type: 'planned', total: 2, fresh: 0, restore: 0, regenerate: 2 });
       await new Promise((resolve) => setImmediate(resolve));
       throw new BtfdError('BTFD_ERR_CACHE_UNAVAILABLE', 'disk gone');

@@ -51,7 +51,7 @@ export function createRegenerateStep(options: RegenerateStepOptions): ActionStep
           objcopy: options.objcopy,
         };
         await options.beforeRegenerate?.(plan.path);
-        const result = await options.pool.regenerate(task);
+        const result = await options.pool.regenerate(task, ctx.signal);
         for (const warning of result.warnings) options.log.warn({ module: plan.path, warning }, 'resolve_btfids warning');
         const artifact: Artifact = { inputs: plan.inputs, sections: toBuffers(result.sections) };
         const outputsDigest = sectionsDigest(artifact.sections)!;
