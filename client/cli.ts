@@ -239,12 +239,15 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
   const cache = program.command('cache').description('inspect and maintain the cache');
   cache
     .command('stats')
+    .description('entries, size, hit rate (hits: restored or found fresh), time saved')
+    .option('--zero', 'then zero the counters (hits, misses, time saved), as ccache -z')
     .option('--json', 'print JSON')
     .addOption(noDaemon())
     .action(
-      action(async (opts: BackendOptions & { json?: boolean }) => {
-        const stats = await withBackend(opts, (client) => client.cacheStats());
+      action(async (opts: BackendOptions & { json?: boolean; zero?: boolean }) => {
+        const stats = await withBackend(opts, (client) => (opts.zero ? client.cacheZeroStats() : client.cacheStats()));
         print(io.stdout, opts.json ? JSON.stringify(stats) : formatCacheStats(stats));
+        if (opts.zero && !opts.json) print(io.stdout, 'statistics zeroed');
         return 0;
       }),
     );

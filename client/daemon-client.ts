@@ -21,7 +21,7 @@ import type { HelloResponse } from '../shared/protocol/hello.js';
 import type { TreeCheck } from '../shared/protocol/kbuild.js';
 import type { ModulesResponse } from '../shared/protocol/modules.js';
 import {
-  BUILD_ROUTE, CACHE_CLEAR_ROUTE, CACHE_GC_ROUTE, CACHE_STATS_ROUTE, CACHE_VERIFY_ROUTE, EXPLAIN_ROUTE, HELLO_ROUTE, KBUILD_CHECK_ROUTE,
+  BUILD_ROUTE, CACHE_CLEAR_ROUTE, CACHE_GC_ROUTE, CACHE_STATS_ROUTE, CACHE_VERIFY_ROUTE, CACHE_ZERO_ROUTE, EXPLAIN_ROUTE, HELLO_ROUTE, KBUILD_CHECK_ROUTE,
   MODULES_ROUTE, NDJSON_CONTENT_TYPE, STATUS_ROUTE, STOP_ROUTE, TREES_ROUTE, UNWATCH_ROUTE, WATCH_ROUTE,
 } from '../shared/protocol/routes.js';
 import type { StatusResponse } from '../shared/protocol/status.js';
@@ -207,6 +207,8 @@ export interface DaemonClient {
   explain(request: ExplainBody): Promise<Explanation>;
   modules(dir?: string): Promise<ModulesResponse>;
   cacheStats(): Promise<CacheStatsResponse>;
+  /** Zero the cache counters; answers them as they were. */
+  cacheZeroStats(): Promise<CacheStatsResponse>;
   cacheGc(maxBytes?: number): Promise<CacheGcResponse>;
   cacheVerify(): Promise<CacheVerifyResponse>;
   cacheClear(): Promise<CacheClearResponse>;
@@ -257,6 +259,7 @@ export function createDaemonClient(
       url: dir === undefined ? MODULES_ROUTE.url : `${MODULES_ROUTE.url}?dir=${encodeURIComponent(dir)}`,
     }),
     cacheStats: () => request({ method: CACHE_STATS_ROUTE.method, url: CACHE_STATS_ROUTE.url }),
+    cacheZeroStats: () => request({ method: CACHE_ZERO_ROUTE.method, url: CACHE_ZERO_ROUTE.url }),
     cacheGc: (maxBytes) => {
       const body: CacheGcBody = maxBytes === undefined ? {} : { maxBytes };
       return request({ method: CACHE_GC_ROUTE.method, url: CACHE_GC_ROUTE.url, body });

@@ -4,13 +4,15 @@
  * wires them into commander. Output is short human text (JSON with --json), never raw log JSON.
  */
 import { spawn } from 'node:child_process';
-import { EXIT_COMMAND_FAILED, formatBytes, formatError } from './format.js';
+import { EXIT_COMMAND_FAILED, formatBytes, formatError, formatHitRate } from './format.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { configToDaemonArgs, type Config } from '../shared/config.js';
 import { BtfdError } from '../shared/errors.js';
+import type { TreeBuild } from '../shared/build-types.js';
+import { describeCounts } from '../shared/module-actions.js';
 import type { StatusResponse } from '../shared/protocol/status.js';
 import { connectDaemon, defaultDaemonEntry, isNotRunning, stopDaemonAndWait, type ConnectOptions, type DaemonClient } from './connect.js';
 
@@ -116,33 +118,49 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
 }
 
+/** How long ago `atMs` was, as `5m 12s ago`. */
+function ago(atMs: number, nowMs: number): string {
+  return `${formatDuration(Math.max(0, nowMs - atMs) / 1000)} ago`;
+}
+
+/** One line about a tree build: when, why, and what it did. */
+function describeTreeBuild(build: TreeBuild, nowMs: number): string {
+  return `${ago(build.atMs, nowMs)} (${build.trigger}): ${build.modules} modules, ${describeCounts(build)}, ${build.seconds.toFixed(1)}s`;
+}
+
 /** The human text of `btfd status`. */
-export function formatStatus(status: StatusResponse): string {
+export function formatStatus(status: StatusResponse, nowMs: number = Date.now()): string {
   const lines = [
     `btfd daemon: running (pid ${status.pid}, up ${formatDuration(status.uptimeSeconds)}, v${status.daemonVersion})${status.warming ? ', warming up' : ''}`,
     `  socket   ${status.socketPath}`,
     `  log      ${status.logPath}`,
   ];
+  const pahole = status.pahole;
+  lines.push(pahole.error === null
+    ? `  pahole   ${pahole.version} at ${pahole.path} (for requests that name none, such as the drop-in's)`
+    : `  pahole   ${pahole.name}: ${pahole.error.code} (requests must name their own pahole)`);
   const cache = status.cache;
   if (cache === null) {
     lines.push(`  cache    ${status.cacheDir}: unavailable (${status.cacheError ?? 'unknown error'})`);
   } else {
-    const lookups = cache.hits + cache.misses;
-    const hitRate = lookups === 0 ? 'no lookups yet' : `${Math.round((100 * cache.hits) / lookups)}% hits of ${lookups}`;
     lines.push(`  cache    ${status.cacheDir}`);
-    lines.push(`           ${cache.entries} entries, ${formatBytes(cache.bytes)} of ${formatBytes(cache.maxBytes)}, ${hitRate}, saved ${formatDuration(cache.savedMs / 1000)}`);
+    lines.push(`           ${cache.entries} entries, ${formatBytes(cache.bytes)} of ${formatBytes(cache.maxBytes)}; ${formatHitRate(cache)}; saved ${formatDuration(cache.savedMs / 1000)}`);
   }
   lines.push(`  workers  ${status.pool.size} (${status.pool.busy} busy, ${status.pool.queued} queued)`);
   const modules = Object.entries(status.modules).map(([outcome, count]) => `${count} ${outcome}`).join(', ');
-  lines.push(`  modules  ${modules === '' ? 'none built yet' : modules}`);
+  const failed = (status.modules['failed'] ?? 0) > 0 ? ' (`btfd modules` says why)' : '';
+  lines.push(`  modules  ${modules === '' ? 'none built yet' : `${modules}${failed}`}`);
   if (status.trees.length === 0) lines.push('  trees    none watched');
   for (const tree of status.trees) {
-    const state = tree.building ? 'building' : tree.ready ? 'watching' : 'starting';
-    const last = tree.lastBuild
-      ? `last build: ${tree.lastBuild.modules} modules, ${tree.lastBuild.restored} restored, ${tree.lastBuild.regenerated} regenerated, ${tree.lastBuild.failed} failed`
-      : 'no build yet';
+    const state = tree.missing ? 'missing' : tree.building ? 'building' : tree.ready ? 'watching' : 'starting';
     const health = tree.errors > 0 ? `, ${tree.errors} watcher errors` : '';
-    lines.push(`  tree     ${tree.dir} (${state}${health}); ${last}${tree.lastError ? `; error ${tree.lastError.code}` : ''}`);
+    const used = (tree.lastPass ?? tree.lastBuild)?.pahole;
+    lines.push(`  tree     ${tree.dir} (${state}${health})${used ? `; pahole ${used.version} at ${used.path}` : ''}`);
+    lines.push(`           last build ${tree.lastBuild ? describeTreeBuild(tree.lastBuild, nowMs) : 'none that changed a module yet'}`);
+    if (tree.lastPass && tree.lastPass !== tree.lastBuild && tree.lastPass.atMs !== tree.lastBuild?.atMs) {
+      lines.push(`           last check ${describeTreeBuild(tree.lastPass, nowMs)}`);
+    }
+    if (tree.lastError) lines.push(`           error ${tree.lastError.code}: ${tree.lastError.message}`);
   }
   lines.push(`  idle     ${status.idleTimeoutMs === 0 ? 'never exits on its own' : `exits after ${formatDuration(status.idleTimeoutMs / 1000)} without requests`}`);
   return `${lines.join('\n')}\n`;

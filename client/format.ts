@@ -51,19 +51,33 @@ export function formatExplanation(explanation: Explanation): string {
   return lines.join('\n');
 }
 
+/** "78% hit rate (45 hits, 12 misses)", or that there were no lookups. */
+export function formatHitRate(stats: Pick<CacheStats, 'hits' | 'misses' | 'hitRate'>): string {
+  if (stats.hitRate === null) return 'no lookups yet';
+  return `${Math.round(100 * stats.hitRate)}% hit rate (${stats.hits} hits, ${stats.misses} misses)`;
+}
+
 /** `btfd cache stats`. */
 export function formatCacheStats(stats: CacheStats): string {
   return [
     `entries  ${stats.entries} (${stats.blobs} blobs, ${formatBytes(stats.bytes)} of ${formatBytes(stats.maxBytes)})`,
-    `hits     ${stats.hits}, misses ${stats.misses}, pahole time saved ${(stats.savedMs / 1000).toFixed(1)}s`,
+    `lookups  ${formatHitRate(stats)}; pahole time saved ${(stats.savedMs / 1000).toFixed(1)}s`,
+    `dropped  ${stats.corrupt} corrupt, ${stats.missing} missing blobs`,
     `files    ${stats.files} in the stat cache`,
   ].join('\n');
 }
 
-/** `btfd modules`: one line per module. */
+/**
+ * `btfd modules`: one line per module with its last change and why; a failed module also gets
+ * its code and next step, until a build succeeds on it.
+ */
 export function formatModules(modules: readonly ModuleState[], dir: string | undefined): string {
   if (modules.length === 0) return 'no modules built yet';
-  return modules.map((m) => `${m.outcome.padEnd(11)} ${dir ? relative(dir, m.path) : m.path}  ${m.reason}`).join('\n');
+  const width = Math.max(...modules.map((m) => m.outcome.length));
+  return modules.map((m) => {
+    const line = `${m.outcome.padEnd(width)}  ${dir ? relative(dir, m.path) : m.path}  ${m.error ? `${m.error.code}: ` : ''}${m.reason}`;
+    return m.error ? `${line}\n${' '.repeat(width)}  next: ${m.error.next}` : line;
+  }).join('\n');
 }
 
 /** What a re-`watch` changed, so that rebuilding a whole tree with other settings is never silent. */

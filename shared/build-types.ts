@@ -85,9 +85,16 @@ export interface Explanation {
 /** What btfd remembers of one module (`btfd modules`). */
 export interface ModuleState {
   readonly path: string;
+  /** The outcome of its last build that changed something, or `failed` until a build succeeds. */
   readonly outcome: string;
+  /** Why (which input changed), or what failed. */
   readonly reason: string;
+  /** When that outcome happened. */
   readonly updatedMs: number;
+  /** When a build last looked at it (a pass finding it fresh moves only this). */
+  readonly checkedMs: number;
+  /** While it is failed: the code, and what to do next. */
+  readonly error?: { readonly code: ErrorCode; readonly message: string; readonly next: string };
 }
 
 /** Cache figures for `btfd cache stats` and `btfd status`. */
@@ -99,8 +106,12 @@ export interface CacheStats {
   readonly bytes: number;
   /** The size limit eviction keeps the cache under. */
   readonly maxBytes: number;
+  /** Modules a build or the drop-in asked for that the cache answered: restored, or found fresh. */
   readonly hits: number;
+  /** Modules pahole had to encode. */
   readonly misses: number;
+  /** hits / (hits + misses), or null before the first lookup. */
+  readonly hitRate: number | null;
   /** Sum of the pahole time hits avoided. */
   readonly savedMs: number;
   /** Stat cache rows. */
@@ -134,6 +145,14 @@ export interface CacheVerifyResult {
 /** A build report without its per-module results, as tree status and events carry it. */
 export type BuildSummary = Omit<BuildReport, 'results'>;
 
+/** A build of a watched tree: its summary, when it finished and what started it. */
+export type TreeBuild = BuildSummary & {
+  /** When the build finished (ms since the epoch). */
+  readonly atMs: number;
+  /** What started it: "watch started", "modules changed", "base BTF changed", "periodic rescan"… */
+  readonly trigger: string;
+};
+
 /** One watched tree, as `btfd status` and `GET /v1/trees` show it. */
 export interface TreeStatus {
   readonly dir: string;
@@ -144,9 +163,17 @@ export interface TreeStatus {
   /** The watcher has scanned the tree and is watching. */
   readonly ready: boolean;
   readonly building: boolean;
+  /** The tree's dir is gone (deleted while watched): nothing is built until it is back. */
+  readonly missing: boolean;
   /** File events seen, and watcher errors met. */
   readonly events: number;
   readonly errors: number;
-  readonly lastBuild: BuildSummary | null;
+  /**
+   * The last build that changed or failed on a module. A pass that finds every module fresh does
+   * not replace it (that is `lastPass`); it survives daemon restarts.
+   */
+  readonly lastBuild: TreeBuild | null;
+  /** The last build of any kind, all-fresh passes included. */
+  readonly lastPass: TreeBuild | null;
   readonly lastError: { readonly code: ErrorCode; readonly message: string } | null;
 }

@@ -6,12 +6,14 @@
  * of its own for a single process (the demo, benchmarks, tests).
  */
 import { mkdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, ModuleState, PaholeInfo } from '../../shared/build-types.js';
-import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
+import { BtfdError, codeOf, ERROR_CATALOG, isErrorCode, toBtfdError } from '../../shared/errors.js';
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES } from '../../shared/module-actions.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
+import type { ModuleRecord } from '../store/module-records.js';
 import { openStore, type Store } from '../store/store.js';
 import type { TreeCheck } from '../../shared/protocol/kbuild.js';
 import { checkKbuildTree } from '../tree/kbuild-check.js';
@@ -67,6 +69,12 @@ export interface BuildOptions {
    * atomically; then the build rejects with BTFD_ERR_BUILD_CANCELLED.
    */
   readonly signal?: AbortSignal;
+  /**
+   * A pass btfd makes on its own (a watched tree's reconcile or rescan): nobody asked for these
+   * modules, so those it finds fresh are not counted as cache hits (the hit rate would only
+   * measure how often the rescan runs).
+   */
+  readonly background?: boolean;
 }
 
 /** The engine as the daemon's routes, its watcher and the in-process callers drive it. */
@@ -84,8 +92,11 @@ export interface Engine {
   check(request: ContextRequest): Promise<{ readonly base: string; readonly flags: string; readonly pahole: PaholeInfo }>;
   /** Which pahole a request naming `pahole` (or none: the daemon's default) runs. */
   paholeInfo(pahole?: string): Promise<PaholeInfo>;
-  /** What btfd remembers of the modules under dir (all when omitted). */
-  listModules(dir?: string): ModuleState[];
+  /**
+   * What btfd remembers of the modules under dir (all when omitted), those deleted since left out
+   * (and forgotten): each one's last change and why, a failure with its code and next step.
+   */
+  listModules(dir?: string): Promise<ModuleState[]>;
   /** Forget a module that was deleted. */
   forgetModule(modulePath: string): void;
   /** sha256 of a base's `.BTF` bytes (or of a raw BTF file), through the stat cache. */
@@ -98,6 +109,16 @@ export interface Engine {
   checkKbuildTree(dir: string, pahole?: string): Promise<TreeCheck>;
   /** Waits for running work, then closes the worker pool. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A record as `btfd modules` shows it; a failure with its catalog code and next step. */
+function moduleState(record: ModuleRecord): ModuleState {
+  const code = record.errorCode;
+  const error = code !== null && isErrorCode(code) ? { code, message: record.reason, next: ERROR_CATALOG[code].next } : undefined;
+  return {
+    path: record.path, outcome: record.outcome, reason: record.reason, updatedMs: record.updatedMs, checkedMs: record.checkedMs,
+    ...(error ? { error } : {}),
+  };
 }
 
 function failure(modulePath: string, err: unknown, started: number): ModuleResult {
@@ -156,14 +177,30 @@ export function createEngine(options: EngineOptions): Engine {
     log.info({ removedEntries: evicted.removedEntries, removedBytes: evicted.removedBytes }, 'cache evicted to its size limit');
   }
 
+  /** A module's failure: reported, and remembered (with its code) until a build succeeds on it. */
   function moduleFailed(modulePath: string, err: unknown, started: number): ModuleResult {
     const result = failure(modulePath, err, started);
-    log.warn({ module: modulePath, code: result.error!.code, err }, 'module failed');
+    const error = result.error!;
+    log.warn({ module: modulePath, code: error.code, err }, 'module failed');
+    if (error.code === 'BTFD_ERR_MODULE_NOT_FOUND') forgetModule(modulePath);
+    else store.modules.failed(modulePath, error, Date.now());
     return result;
   }
 
+  /** A module found fresh is a cache hit too: its artifact is what the cache holds for its key. */
+  function countFreshHit(plan: ModulePlan): void {
+    store.counters.add('hits');
+    store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
+  }
+
+  function forgetModule(modulePath: string): void {
+    store.modules.forget(modulePath);
+    store.statCache.forget(modulePath);
+    ownWrites.forget(modulePath);
+  }
+
   async function build(request: BuildRequest, options: BuildOptions = {}): Promise<BuildReport> {
-    const { onEvent, signal } = options;
+    const { onEvent, signal, background = false } = options;
     const started = performance.now();
     /** A module's work that the cancellation dropped: no result, no failure. */
     const dropped = (err: unknown): null => {
@@ -194,6 +231,7 @@ export function createEngine(options: EngineOptions): Engine {
         ? await executor.execute(ctx, p).catch(dropped).catch((err: unknown) => moduleFailed(p.path, err, moduleStarted))
         : p;
       if (result === null) return null;
+      if (result.outcome === 'fresh' && 'action' in p && !background) countFreshHit(p);
       done++;
       onEvent?.({ type: 'module', result, done, total: modules.length });
       return result;
@@ -225,7 +263,12 @@ export function createEngine(options: EngineOptions): Engine {
   async function encodeForPahole(request: PaholeModuleRequest): Promise<ModuleResult> {
     const started = performance.now();
     const ctx = await contexts.resolve({ dir: path.dirname(request.module), base: request.base, paholeFlags: request.flags });
-    if (!request.detachedOut) return executor.execute(ctx, await plan(ctx, request.module), 'pahole');
+    if (!request.detachedOut) {
+      const planned = await plan(ctx, request.module);
+      const result = await executor.execute(ctx, planned, 'pahole');
+      if (result.outcome === 'fresh') countFreshHit(planned);
+      return result;
+    }
     const out = request.detachedOut;
     return executor.withFileLock(request.module, async () => {
       const produced = await executor.produce(ctx, await plan(ctx, request.module));
@@ -272,15 +315,14 @@ export function createEngine(options: EngineOptions): Engine {
       const tool = await contexts.tool(pahole);
       return { path: tool.path, version: tool.version };
     },
-    listModules(dir) {
+    async listModules(dir) {
       const prefix = dir ? path.resolve(dir) + path.sep : undefined;
-      return store.modules.list(prefix).map((r) => ({ path: r.path, outcome: r.outcome, reason: r.reason, updatedMs: r.updatedMs }));
+      const records = store.modules.list(prefix);
+      const present = await Promise.all(records.map((r) => stat(r.path).then(() => true, () => false)));
+      for (const [i, record] of records.entries()) if (!present[i]) forgetModule(record.path);
+      return records.filter((_, i) => present[i]).map(moduleState);
     },
-    forgetModule(modulePath) {
-      store.modules.forget(modulePath);
-      store.statCache.forget(modulePath);
-      ownWrites.forget(modulePath);
-    },
+    forgetModule,
     baseDigest: (basePath) => contexts.baseDigest(basePath),
     isOwnWrite: (modulePath) => ownWrites.isOwnWrite(modulePath),
     poolStats: () => pool.stats(),

@@ -111,14 +111,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
             store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
           }
         }
-        store.modules.put({
-          path: plan.path,
-          key: plan.key,
-          inputs: { ...plan.inputs, basePath: ctx.base, flagsSource: ctx.flags.source },
-          outcome,
-          reason,
-          updatedMs: Date.now(),
-        });
+        const inputs = { ...plan.inputs, basePath: ctx.base, flagsSource: ctx.flags.source };
+        const now = Date.now();
+        // Finding a module fresh changes nothing: its record keeps the last change and its reason.
+        if (outcome === 'fresh' && plan.previous !== null && plan.previous.outcome !== 'failed') store.modules.checked(plan.path, plan.key, inputs, now);
+        else store.modules.put({ path: plan.path, key: plan.key, inputs, outcome, reason, updatedMs: now });
         return { path: plan.path, outcome, reason, ms: Math.round(performance.now() - started) };
       });
     },

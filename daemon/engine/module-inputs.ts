@@ -66,7 +66,9 @@ export function createModuleInputReader(store: Store, pool: WorkerPool): ModuleI
         throw new BtfdError('BTFD_ERR_MODULE_NOT_FOUND', `${modulePath} does not exist`, { cause: err });
       });
       const stamp = stampOf(info);
-      const previous = store.modules.get(modulePath);
+      // A module that only ever failed has no build to compare with.
+      const record = store.modules.get(modulePath);
+      const previous = record !== null && record.key !== '' ? record : null;
       const digests = await fileDigests(modulePath, stamp, () => btfIdsHints(ctx, previous), readOnly, ctx.signal);
       const inputs: KeyInputs = { recipe: RECIPE_SPLIT_BTF, tool: ctx.tool.identity, flags: ctx.flags.flags, base: ctx.baseDigest, module: digests.contentDigest };
       const key = computeKey(inputs);

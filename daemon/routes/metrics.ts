@@ -22,7 +22,7 @@ export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void 
   gauge('btfd_cache_entries', 'Action cache entries', () => stats().entries);
   gauge('btfd_cache_bytes', 'Bytes of cached artifacts', () => stats().bytes);
   gauge('btfd_cache_max_bytes', 'Cache size limit', () => stats().maxBytes);
-  gauge('btfd_cache_hits_total', 'Modules restored from the cache', () => stats().hits);
+  gauge('btfd_cache_hits_total', 'Modules the cache answered: restored, or found fresh (background rescans not counted)', () => stats().hits);
   gauge('btfd_cache_misses_total', 'Modules whose BTF pahole had to generate', () => stats().misses);
   gauge('btfd_cache_saved_seconds_total', 'pahole time saved by cache hits', () => stats().savedMs / 1000);
   gauge('btfd_watched_trees', 'Trees the daemon watches', () => deps.watch.size);
@@ -32,9 +32,10 @@ export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void 
     help: 'Modules by the outcome of their last build',
     labelNames: ['outcome'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const modules = await deps.engine.listModules();
       this.reset();
-      for (const m of deps.engine.listModules()) this.inc({ outcome: m.outcome });
+      for (const m of modules) this.inc({ outcome: m.outcome });
     },
   });
 

@@ -46,7 +46,7 @@ export function registerStatusRoute(app: FastifyInstance, deps: AppDeps): void {
       ...(cacheError === undefined ? {} : { cacheError }),
       pahole,
       trees: deps.watch.list(),
-      modules: countByOutcome(engine.listModules()),
+      modules: countByOutcome(await engine.listModules()),
       pool: engine.poolStats(),
       eventSubscribers: deps.events.subscribers,
     };

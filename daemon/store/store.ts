@@ -42,6 +42,12 @@ export interface StoreOptions {
   readonly now?: () => number;
 }
 
+/** The share of lookups the cache answered; null before the first one. */
+function hitRate(hits: number, misses: number): number | null {
+  const lookups = hits + misses;
+  return lookups === 0 ? null : hits / lookups;
+}
+
 /**
  * Open the store in `options.dir` (`cache.db`, `cas/`, `bases/`), creating and migrating it.
  * @throws BtfdError BTFD_ERR_CACHE_UNAVAILABLE when the dir or database cannot be opened, the
@@ -83,7 +89,8 @@ export function openStore(options: StoreOptions): Store {
       const totals = artifacts.totals();
       const c = counters.read();
       return {
-        ...totals, maxBytes, hits: c.hits, misses: c.misses, savedMs: c.saved_ms, files: statCache.count(), corrupt: c.corrupt, missing: c.missing,
+        ...totals, maxBytes, hits: c.hits, misses: c.misses, hitRate: hitRate(c.hits, c.misses),
+        savedMs: c.saved_ms, files: statCache.count(), corrupt: c.corrupt, missing: c.missing,
       };
     },
     clear() {

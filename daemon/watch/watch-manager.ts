@@ -8,9 +8,10 @@
  * (kbuild rewrote its module list: one pass over the tree, cheap through the stat cache); the
  * rescan. A module deleted from the tree is forgotten.
  */
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { BuildEvent, BuildReport, BuildSummary, TreeStatus } from '../../shared/build-types.js';
+import type { BuildEvent, BuildReport, BuildSummary, TreeBuild, TreeStatus } from '../../shared/build-types.js';
 import { BtfdError, toBtfdError, type ErrorCode } from '../../shared/errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { TreeRegistration, TreeRegistry } from '../store/tree-registry.js';
@@ -20,6 +21,8 @@ import { createTreeWatcher, type TreeChange, type TreeWatcher } from './tree-wat
 /** Events the manager publishes (the daemon forwards them to `/v1/events`). */
 export type WatchEvent =
   | { readonly type: 'tree-added' | 'tree-removed'; readonly dir: string }
+  /** The tree's dir was deleted while watched; it stays registered until unwatched. */
+  | { readonly type: 'tree-missing'; readonly dir: string }
   | { readonly type: 'base-changed'; readonly dir: string; readonly digest: string }
   /** A settled burst of file events was looked at; `work` says whether it asked for a build. */
   | { readonly type: 'change-seen'; readonly dir: string; readonly files: number; readonly work: boolean }
@@ -81,9 +84,15 @@ interface WatchedTree {
   running: Promise<void> | null;
   /** Work that arrived while a build ran: all modules, or these; waiters hear when it is done. */
   pending: { all: boolean; modules: Set<string>; trigger: string; waiters: (() => void)[] } | null;
-  lastBuild: BuildSummary | null;
+  /** The last build that changed or failed on a module (kept in the registry across restarts). */
+  lastBuild: TreeBuild | null;
+  /** The last build of any kind. */
+  lastPass: TreeBuild | null;
   lastError: { code: ErrorCode; message: string } | null;
 }
+
+/** Passes btfd makes on its own: their fresh modules are not cache hits anyone asked for. */
+const BACKGROUND_TRIGGERS: ReadonlySet<string> = new Set(['watch started', 'watcher ready', 'periodic rescan']);
 
 function summary(report: BuildReport): BuildSummary {
   const { results: _results, ...rest } = report;
@@ -107,9 +116,11 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       pahole: tree.registration.pahole,
       ready: health.ready,
       building: tree.running !== null,
+      missing: tree.lastError?.code === 'BTFD_ERR_TREE_NOT_FOUND',
       events: health.events,
       errors: health.errors,
       lastBuild: tree.lastBuild,
+      lastPass: tree.lastPass,
       lastError: tree.lastError,
     };
   }
@@ -142,11 +153,21 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
             ...(tree.registration.pahole !== null ? { pahole: tree.registration.pahole } : {}),
             ...(work.all ? {} : { modules: [...work.modules] }),
           },
-          { onEvent: (event) => publish({ type: 'build-progress', dir, event }), signal: tree.removed.signal },
+          {
+            onEvent: (event) => publish({ type: 'build-progress', dir, event }),
+            signal: tree.removed.signal,
+            background: BACKGROUND_TRIGGERS.has(work.trigger),
+          },
         );
-        tree.lastBuild = summary(report);
+        const build: TreeBuild = { ...summary(report), atMs: Date.now(), trigger: work.trigger };
+        tree.lastPass = build;
+        // A pass that found every module fresh did nothing: it must not hide what the last build did.
+        if (report.fresh !== report.modules) {
+          tree.lastBuild = build;
+          options.registry.recordBuild(dir, build);
+        }
         tree.lastError = null;
-        publish({ type: 'build-finished', dir, report: tree.lastBuild });
+        publish({ type: 'build-finished', dir, report: summary(report) });
         log.info({ dir, trigger: work.trigger, restored: report.restored, regenerated: report.regenerated, failed: report.failed }, 'tree build finished');
       } catch (err) {
         const error = toBtfdError(err);
@@ -165,7 +186,24 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     tree.running = null;
   }
 
+  /** Mark a tree whose dir is gone: status says so instead of "watching". */
+  function markMissing(tree: WatchedTree): void {
+    const dir = tree.registration.dir;
+    if (tree.lastError?.code === 'BTFD_ERR_TREE_NOT_FOUND') return;
+    tree.lastError = { code: 'BTFD_ERR_TREE_NOT_FOUND', message: `${dir} no longer exists: \`btfd unwatch ${dir}\` forgets it; re-created, it is watched again` };
+    publish({ type: 'tree-missing', dir });
+    log.warn({ dir }, 'watched tree removed');
+  }
+
   async function onChange(tree: WatchedTree, change: TreeChange): Promise<void> {
+    if (change.removed.length > 0 || change.baseChanged) {
+      const present = await stat(tree.registration.dir).then((s) => s.isDirectory(), () => false);
+      if (!present) {
+        for (const removed of change.removed) engine.forgetModule(removed);
+        markMissing(tree);
+        return;
+      }
+    }
     let all = false;
     let trigger = 'modules changed';
     if (change.baseChanged) {
@@ -205,7 +243,10 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       },
       onError: (err) => log.warn({ dir: registration.dir, err }, 'watcher error'),
     });
-    tree = { registration, base, watcher, baseDigest: null, removed: new AbortController(), running: null, pending: null, lastBuild: null, lastError: null };
+    tree = {
+      registration, base, watcher, baseDigest: null, removed: new AbortController(), running: null, pending: null,
+      lastBuild: registration.lastBuild ?? null, lastPass: null, lastError: null,
+    };
     trees.set(registration.dir, tree);
     options.onTreesChanged?.(trees.size);
     tree.baseDigest = await engine.baseDigest(base).catch(() => null);
@@ -219,10 +260,27 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     return { tree, firstBuild };
   }
 
+  /** A tree whose dir is back after it was deleted: watch it afresh (its old watcher saw it go). */
+  async function revive(tree: WatchedTree): Promise<void> {
+    const dir = tree.registration.dir;
+    if (!(await stat(dir).then((s) => s.isDirectory(), () => false)) || trees.get(dir) !== tree) return;
+    trees.delete(dir);
+    tree.removed.abort();
+    await tree.watcher.close();
+    log.info({ dir }, 'watched tree is back');
+    await startWatching({ ...tree.registration, lastBuild: tree.lastBuild });
+  }
+
   function armRescan(): void {
     if (options.rescanMs <= 0 || rescanTimer) return;
     rescanTimer = setInterval(() => {
-      for (const tree of trees.values()) schedule(tree, { all: true, modules: [], trigger: 'periodic rescan' });
+      for (const tree of trees.values()) {
+        if (tree.lastError?.code === 'BTFD_ERR_TREE_NOT_FOUND') {
+          revive(tree).catch((err: unknown) => log.warn({ dir: tree.registration.dir, err }, 'could not watch a tree again'));
+        } else {
+          schedule(tree, { all: true, modules: [], trigger: 'periodic rescan' });
+        }
+      }
     }, options.rescanMs);
     rescanTimer.unref();
   }
@@ -249,7 +307,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
         existing.removed.abort();
         await existing.watcher.close();
       }
-      const registration: TreeRegistration = { dir, ...settings, createdMs: Date.now() };
+      const registration: TreeRegistration = { dir, ...settings, createdMs: Date.now(), lastBuild: existing?.lastBuild ?? null };
       options.registry.put(registration);
       const { tree } = await startWatching(registration);
       await tree.watcher.ready;

@@ -11,6 +11,7 @@ export const BUILD_ROUTE = { method: 'POST', url: '/v1/build' } as const;
 export const EXPLAIN_ROUTE = { method: 'POST', url: '/v1/explain' } as const;
 export const MODULES_ROUTE = { method: 'GET', url: '/v1/modules' } as const;
 export const CACHE_STATS_ROUTE = { method: 'GET', url: '/v1/cache/stats' } as const;
+export const CACHE_ZERO_ROUTE = { method: 'POST', url: '/v1/cache/stats/zero' } as const;
 export const CACHE_GC_ROUTE = { method: 'POST', url: '/v1/cache/gc' } as const;
 export const CACHE_VERIFY_ROUTE = { method: 'POST', url: '/v1/cache/verify' } as const;
 export const CACHE_CLEAR_ROUTE = { method: 'POST', url: '/v1/cache/clear' } as const;

@@ -102,6 +102,8 @@ export const ModuleStateSchema = Type.Object({
   outcome: Type.String(),
   reason: Type.String(),
   updatedMs: Type.Number(),
+  checkedMs: Type.Number(),
+  error: Type.Optional(Type.Object({ code: ErrorCodeSchema, message: Type.String(), next: Type.String() })),
 });
 
 export const CacheStatsSchema = Type.Object({
@@ -111,6 +113,7 @@ export const CacheStatsSchema = Type.Object({
   maxBytes: Type.Integer(),
   hits: Type.Integer(),
   misses: Type.Integer(),
+  hitRate: Type.Union([Type.Number(), Type.Null()]),
   savedMs: Type.Number(),
   files: Type.Integer(),
   corrupt: Type.Integer(),

@@ -25,6 +25,9 @@ export type UnwatchResponse = Static<typeof UnwatchResponse>;
 /** A build report without its per-module results, as trees and events carry it. */
 export const BuildSummarySchema = Type.Omit(BuildReportSchema, ['results']);
 
+/** A watched tree's build: its summary, when it finished, what started it. */
+export const TreeBuildSchema = Type.Composite([BuildSummarySchema, Type.Object({ atMs: Type.Number(), trigger: Type.String() })]);
+
 export const TreeStatusSchema = Type.Object({
   dir: Type.String(),
   base: Type.String(),
@@ -32,9 +35,11 @@ export const TreeStatusSchema = Type.Object({
   pahole: Type.Union([Type.String(), Type.Null()]),
   ready: Type.Boolean(),
   building: Type.Boolean(),
+  missing: Type.Boolean(),
   events: Type.Integer(),
   errors: Type.Integer(),
-  lastBuild: Type.Union([BuildSummarySchema, Type.Null()]),
+  lastBuild: Type.Union([TreeBuildSchema, Type.Null()]),
+  lastPass: Type.Union([TreeBuildSchema, Type.Null()]),
   lastError: Type.Union([Type.Object({ code: ErrorCodeSchema, message: Type.String() }), Type.Null()]),
 });
 export type { TreeStatus };

@@ -20,7 +20,7 @@ import { resolveConfig, type Config } from '../../shared/config.js';
 import { BtfdError, ERROR_CATALOG } from '../../shared/errors.js';
 import { DAEMON_VERSION, PROTOCOL_VERSION } from '../../shared/version.js';
 
-const STATS: CacheStats = { entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30, hits: 5, misses: 2, savedMs: 1200, files: 7, corrupt: 0, missing: 1 };
+const STATS: CacheStats = { entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30, hits: 5, misses: 2, hitRate: 5 / 7, savedMs: 1200, files: 7, corrupt: 0, missing: 1 };
 
 function report(request: BuildRequest, results: ModuleResult[]): BuildReport {
   return {
@@ -48,9 +48,9 @@ function fakeEngine(overrides: Partial<Engine> = {}): Engine & { calls: string[]
       calls.push(`explain ${modulePath} ${options?.base ?? '-'}`);
       return { path: modulePath, key: 'k'.repeat(64), inputs: [{ name: 'module', value: modulePath, digest: 'd' }], verdict: 'restore', reason: 'cached', cached: true };
     },
-    listModules(dir) {
+    async listModules(dir) {
       calls.push(`modules ${dir ?? '*'}`);
-      return [{ path: '/t/a.ko', outcome: 'fresh', reason: 'unchanged', updatedMs: 1 }];
+      return [{ path: '/t/a.ko', outcome: 'fresh', reason: 'unchanged', updatedMs: 1, checkedMs: 2 }];
     },
     poolStats: () => ({ size: 3, busy: 1, queued: 0 }),
     paholeInfo: async () => ({ path: '/usr/bin/pahole', version: 'v1.24' }),
@@ -65,6 +65,10 @@ function fakeEngine(overrides: Partial<Engine> = {}): Engine & { calls: string[]
 function fakeCache(calls: string[]): CacheAdmin {
   return {
     stats: () => STATS,
+    zeroStats() {
+      calls.push('zero');
+      return STATS;
+    },
     gc(maxBytes) {
       calls.push(`gc ${maxBytes ?? 2 * 1024 ** 3}`);
       return { removedEntries: 1, removedBytes: 10 };
@@ -104,7 +108,7 @@ function harness(t: TestContext, engine: Engine & { calls?: string[] }, cache: C
   };
   const logger = pino({ level: 'silent' });
   const events = createEventBus<WatchEvent>();
-  const registry = { put: () => undefined, remove: () => false, list: () => [] } satisfies TreeRegistry;
+  const registry = { put: () => undefined, recordBuild: () => undefined, remove: () => false, list: () => [] } satisfies TreeRegistry;
   const watch = createWatchManager({ engine, registry, logger, settleMs: 50, rescanMs: 0, ignoredDirs: [], publish: (e) => events.publish(e) });
   const app = buildApp({ config, engine, cache, watch, events, logger, runtime, now: () => 11_000 });
   t.after(() => app.close());

@@ -15,7 +15,7 @@ const PLAN: PlanInputs = {
   previous: null,
 };
 const CACHED = { artifactDigest: 'a'.repeat(64), outputsDigest: 'o'.repeat(64), costMs: 300 };
-const previous = (inputs: Record<string, string>) => ({ path: '/t/a.ko', key: 'old', inputs, outcome: 'regenerated', reason: '', updatedMs: 1 });
+const previous = (inputs: Record<string, string>) => ({ path: '/t/a.ko', key: 'old', inputs, outcome: 'regenerated', reason: '', updatedMs: 1, checkedMs: 1, errorCode: null });
 
 test('fresh only when the module holds exactly the cached artifact', () => {
   assert.equal(decide({ ...PLAN, cached: CACHED, outputsDigest: CACHED.outputsDigest }).action, 'fresh');
