@@ -4,7 +4,7 @@
  * wires them into commander. Output is short human text (JSON with --json), never raw log JSON.
  */
 import { spawn } from 'node:child_process';
-import { EXIT_COMMAND_FAILED, formatBytes, formatError, formatHitRate } from './format.js';
+import { EXIT_COMMAND_FAILED, formatBytes, formatDuration, formatError, formatHitRate } from './format.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
@@ -50,12 +50,18 @@ async function connectIfRunning(config: Config): Promise<DaemonClient | null> {
 
 /**
  * The daemon in the foreground: its process runs attached to this terminal (it prints where it
- * listens), signals are passed on to it, and its exit code is ours.
+ * listens, then its log lines, shown readable), signals are passed on to it, and its exit code is
+ * ours. In a container or a systemd unit this is what `docker logs` and the journal get.
  */
-function runForeground(config: Config, io: CommandIo): Promise<number> {
+async function runForeground(config: Config, io: CommandIo): Promise<number> {
+  const format = await createLogLineFormatter();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [defaultDaemonEntry(), ...configToDaemonArgs(config), '--foreground'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.on('data', (chunk: Buffer) => io.stdout.write(chunk));
+    const decoder = new StringDecoder('utf8');
+    let pending = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      pending = printLines(pending + decoder.write(chunk), format, io);
+    });
     child.stderr.on('data', (chunk: Buffer) => io.stderr.write(chunk));
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [signal, forward(signal)] as const);
@@ -107,15 +113,6 @@ export async function stopCommand(config: Config, options: { readonly timeoutMs?
   } catch (err) {
     return reportError(err, io);
   }
-}
-
-/** Seconds as `1h 2m`, `5m 12s` or `42s`. */
-export function formatDuration(seconds: number): string {
-  const s = Math.floor(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
 }
 
 /** How long ago `atMs` was, as `5m 12s ago`. */

@@ -19,6 +19,15 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/** Seconds as `1h 2m`, `5m 12s` or `42s`. */
+export function formatDuration(seconds: number): string {
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
+}
+
 function relative(dir: string, file: string): string {
   const rel = path.relative(dir, file);
   return rel.startsWith('..') ? file : rel;
@@ -40,7 +49,8 @@ export function formatBuildReport(report: BuildReport): string {
 export function formatExplanation(explanation: Explanation): string {
   const lines = [`${explanation.path}`, `  key      ${explanation.key}`];
   for (const input of explanation.inputs) {
-    const changed = input.previous ? `  (changed; was ${input.previous.slice(0, 16)})` : '';
+    const was = input.previousValue !== undefined ? JSON.stringify(input.previousValue) : input.previous?.slice(0, 16);
+    const changed = input.previous ? `  (changed; was ${was})` : '';
     lines.push(`  ${input.name.padEnd(8)} ${input.digest.slice(0, 16)}  ${input.value}${changed}`);
   }
   lines.push(`  verdict  ${explanation.verdict}: ${explanation.reason}`);

@@ -73,6 +73,8 @@ export interface DaemonProcessOptions {
   readonly onListening?: (daemon: RunningDaemon) => void;
   /** A one-shot daemon on this socket (see RunDaemonOptions.oneshotSocket). */
   readonly oneshotSocket?: string;
+  /** Log to stdout as well as to the log file (the foreground). */
+  readonly logToStdout?: boolean;
 }
 
 /**
@@ -86,6 +88,7 @@ export async function runDaemonProcess(config: Config, hooks: DaemonProcessOptio
     daemon = await runDaemon({
       config,
       ...(hooks.oneshotSocket === undefined ? {} : { oneshotSocket: hooks.oneshotSocket }),
+      logToStdout: hooks.logToStdout === true,
       // The engine finds pahole and runs a tree's scripts with the user's PATH.
       createEngine: (options) => createEngine({ ...options, config: { ...options.config, ...(process.env['PATH'] ? { searchPath: process.env['PATH'] } : {}) } }),
       pid: process.pid,
@@ -156,6 +159,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const oneshotSocket = values['oneshot-socket'];
   return runDaemonProcess(config, {
     ...(oneshotSocket === undefined ? {} : { oneshotSocket }),
+    logToStdout: values.foreground === true,
     onListening: (daemon) => {
       if (values.foreground === true) process.stdout.write(`btfd daemon listening on ${daemon.socketPath} (pid ${daemon.pid}); logs: ${config.logPath}\n`);
       // A one-shot daemon belongs to the CLI process that started it: it ends with its stdin.

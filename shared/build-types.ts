@@ -69,6 +69,8 @@ export interface KeyInput {
   readonly digest: string;
   /** The digest recorded at the module's last build, when it differs from the current one. */
   readonly previous?: string;
+  /** The value behind `previous`, for inputs whose value is short enough to show (the flags). */
+  readonly previousValue?: string;
 }
 
 /** What `btfd explain MODULE.ko` reports. */

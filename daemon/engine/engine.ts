@@ -75,6 +75,11 @@ export interface BuildOptions {
    * measure how often the rescan runs).
    */
   readonly background?: boolean;
+  /**
+   * A tree without modules is a report of 0 modules instead of BTFD_ERR_TREE_NO_MODULES (a
+   * watched tree may be empty until kbuild writes its modules).
+   */
+  readonly allowEmpty?: boolean;
 }
 
 /** The engine as the daemon's routes, its watcher and the in-process callers drive it. */
@@ -215,6 +220,9 @@ export function createEngine(options: EngineOptions): Engine {
     const resolved = await contexts.resolve(request);
     const ctx: TreeContext = signal ? { ...resolved, signal } : resolved;
     const modules = request.modules ? request.modules.map((m) => path.resolve(ctx.dir, m)) : await findModules(ctx.dir);
+    if (modules.length === 0 && !request.modules && options.allowEmpty !== true) {
+      throw new BtfdError('BTFD_ERR_TREE_NO_MODULES', `no .ko file under ${ctx.dir}`);
+    }
     const plans = await mapLimited(modules, MODULES_IN_FLIGHT, async (modulePath) => {
       if (signal?.aborted) return null;
       const planStarted = performance.now();
@@ -289,8 +297,11 @@ export function createEngine(options: EngineOptions): Engine {
     const p = await plan(ctx, absolute, true);
     const described = describeKey(p.inputs).map((input) => {
       const before = previous?.inputs[input.name];
+      const named = input.name === 'tool' ? { ...input, value: `pahole ${ctx.tool.version} at ${ctx.tool.path}` } : input;
       const changed = before !== undefined && input.name !== 'schema' && input.name !== 'recipe' && before !== p.inputs[input.name];
-      return changed ? { ...input, previous: before } : input;
+      if (!changed) return named;
+      // The record keeps the flags themselves (the other inputs as digests): show both.
+      return input.name === 'flags' ? { ...named, previous: describeKey({ ...p.inputs, flags: before }).find((i) => i.name === 'flags')!.digest, previousValue: before } : { ...named, previous: before };
     });
     return {
       path: absolute,

@@ -64,6 +64,21 @@ function startStreamedBuild(engine: Engine, request: BuildRequest, signal: Abort
   });
 }
 
+/**
+ * The request with a watched tree's registered base, flags and pahole where it names none, so
+ * that a build of the tree and its watcher agree on what its modules are built with.
+ */
+function withTreeSettings(body: BuildRequest, deps: AppDeps): BuildRequest {
+  const registered = deps.watch.settingsOf(body.dir);
+  if (registered === null) return body;
+  return {
+    ...body,
+    ...(body.base === undefined && registered.base !== null ? { base: registered.base } : {}),
+    ...(body.paholeFlags === undefined && registered.flags !== null ? { paholeFlags: registered.flags } : {}),
+    ...(body.pahole === undefined && registered.pahole !== null ? { pahole: registered.pahole } : {}),
+  };
+}
+
 export function registerBuildRoute(app: FastifyInstance, deps: AppDeps): void {
   const log = deps.logger.child({ component: 'build-route' });
   app.post<{ Body: BuildBody }>(
@@ -74,8 +89,9 @@ export function registerBuildRoute(app: FastifyInstance, deps: AppDeps): void {
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) hungUp.abort();
       });
-      if (!wantsNdjson(request.headers.accept)) return deps.engine.build(request.body, { signal: hungUp.signal });
-      const stream = await startStreamedBuild(deps.engine, request.body, hungUp.signal, (err) => {
+      const body = withTreeSettings(request.body, deps);
+      if (!wantsNdjson(request.headers.accept)) return deps.engine.build(body, { signal: hungUp.signal });
+      const stream = await startStreamedBuild(deps.engine, body, hungUp.signal, (err) => {
         if (!hungUp.signal.aborted) log.error({ err, dir: request.body.dir }, 'streamed build failed');
       });
       return reply.type(NDJSON_CONTENT_TYPE).send(stream);

@@ -46,6 +46,8 @@ export interface RunDaemonOptions {
   readonly watchTiming?: { readonly settleMs: number; readonly rescanMs: number };
   /** The root logger; by default one writing to config.logPath. */
   readonly logger?: Logger;
+  /** The default logger also writes to stdout (the daemon runs in the foreground). */
+  readonly logToStdout?: boolean;
   /** How long to wait for a lock holder that is starting or stopping. */
   readonly lockWaitMs?: number;
   /**
@@ -88,7 +90,7 @@ export function preparePrivateDirs(config: Config): void {
 export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemon> {
   const { config, pid } = options;
   preparePrivateDirs(config);
-  const logger = options.logger ?? createLogger({ logPath: config.logPath, level: config.logLevel, pid });
+  const logger = options.logger ?? createLogger({ logPath: config.logPath, level: config.logLevel, pid, stdout: options.logToStdout === true });
   if (options.logger === undefined) fs.chmodSync(config.logPath, LOG_FILE_MODE);
   const log = logger.child({ component: 'daemon' });
 

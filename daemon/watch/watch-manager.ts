@@ -70,6 +70,8 @@ export interface WatchManager {
   /** Resolves when no tree has a build running or pending (tests and `reconcile`). */
   idle(): Promise<void>;
   list(): TreeStatus[];
+  /** What a watched tree is built with (null for a tree not watched): a build of it defaults to these. */
+  settingsOf(dir: string): TreeSettings | null;
   readonly size: number;
   close(): Promise<void>;
 }
@@ -157,6 +159,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
             onEvent: (event) => publish({ type: 'build-progress', dir, event }),
             signal: tree.removed.signal,
             background: BACKGROUND_TRIGGERS.has(work.trigger),
+            allowEmpty: true,
           },
         );
         const build: TreeBuild = { ...summary(report), atMs: Date.now(), trigger: work.trigger };
@@ -348,6 +351,10 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       }
     },
     list: () => [...trees.values()].map(status),
+    settingsOf(dir) {
+      const registration = trees.get(path.resolve(dir))?.registration;
+      return registration ? { base: registration.base, flags: registration.flags, pahole: registration.pahole } : null;
+    },
     get size() {
       return trees.size;
     },

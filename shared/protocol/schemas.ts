@@ -85,6 +85,7 @@ export const KeyInputSchema = Type.Object({
   value: Type.String(),
   digest: Type.String(),
   previous: Type.Optional(Type.String()),
+  previousValue: Type.Optional(Type.String()),
 });
 
 export const ExplanationSchema = Type.Object({

@@ -76,7 +76,8 @@ test('start, status, logs -f and stop drive one daemon and print short human tex
   assert.equal(await statusCommand(config, {}, status), 0);
   assert.match(status.out(), new RegExp(`^btfd daemon: running \\(pid ${pid}, up \\d+s, v\\d`));
   assert.match(status.out(), new RegExp(`socket +${config.socketPath}`));
-  assert.match(status.out(), /cache .*\n +0 entries, 0 B of 2\.0 GiB, no lookups yet/);
+  assert.match(status.out(), /cache .*\n +0 entries, 0 B of 2\.0 GiB; no lookups yet/);
+  assert.match(status.out(), /pahole +v1\.\d+ at \//);
   assert.ok(!status.out().includes('{'), 'human text, not JSON');
   const json = captureIo();
   assert.equal(await statusCommand(config, { json: true }, json), 0);
@@ -118,6 +119,9 @@ test('start --foreground runs the daemon attached to the command until it is sto
   while (!io.out().includes('listening') && Date.now() < deadline) await sleep(20);
   const client = await connectDaemon(config, { autostart: false });
   assert.match(io.out(), new RegExp(`btfd daemon listening on ${config.socketPath} \\(pid ${client.identity.pid}\\)`));
+  // Its log lines come out too, readable (a container's `docker logs`, a unit's journal).
+  for (let i = 0; i < 100 && !/INFO: \[\d+ daemon\] daemon listening/.test(io.out()); i++) await sleep(20);
+  assert.match(io.out(), new RegExp(`INFO: \\[${client.identity.pid} daemon\\] daemon listening \\{"socketPath":`));
   assert.deepEqual(await client.stop(), { stopping: true, pid: client.identity.pid });
   // The command ends with the daemon, with its exit code.
   assert.equal(await foreground, 0);
