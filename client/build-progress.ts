@@ -38,29 +38,39 @@ const MIN_NAME_WIDTH = 8;
 
 /**
  * The progress line for a terminal `columns` wide, never longer than `columns - 1` (writing the
- * last column makes some terminals wrap). What does not fit goes in this order: the module name
- * (shortened first), bar width, the ETA, the counts.
+ * last column makes some terminals wrap): `btfd build [bar] done/total pct%  ETA  counts  module`.
+ * What does not fit goes in this order: bar width (down to a third), the counts (the summary has
+ * them), the module name (shortened first), the rest of the bar, the ETA.
  */
 export function formatProgressLine(state: ProgressState, columns: number): string {
   const width = Math.max(1, columns - 1);
   const percent = state.total === 0 ? 100 : Math.floor((100 * state.done) / state.total);
-  const counts = MODULE_OUTCOMES.filter((o) => state.counts[o] > 0).map((o) => `${state.counts[o]} ${o}`).join(', ');
-  const eta = state.etaSeconds !== null && Number.isFinite(state.etaSeconds) && state.done < state.total ? `ETA ${formatDuration(state.etaSeconds)}` : '';
-  const parts = [`${state.done}/${state.total} ${percent}%`, counts, eta].filter((part) => part !== '');
-  let name = state.current ?? '';
-  let bar = BAR_WIDTH;
-  const render = (): string => {
-    const filled = state.total === 0 ? bar : Math.round((bar * state.done) / state.total);
-    return `${PREFIX} [${'#'.repeat(filled)}${'-'.repeat(bar - filled)}] ${parts.join('  ')}${name === '' ? '' : `  ${name}`}`;
+  const shown = {
+    bar: BAR_WIDTH,
+    eta: state.etaSeconds !== null && Number.isFinite(state.etaSeconds) && state.done < state.total ? `ETA ${formatDuration(state.etaSeconds)}` : '',
+    counts: MODULE_OUTCOMES.filter((o) => state.counts[o] > 0).map((o) => `${state.counts[o]} ${o}`).join(', '),
+    name: state.current ?? '',
   };
-  for (let line = render(); line.length > width; line = render()) {
-    const over = line.length - width;
-    if (name !== '') name = name.length - over - 1 >= MIN_NAME_WIDTH ? `…${name.slice(over + 1)}` : '';
-    else if (bar > MIN_BAR_WIDTH) bar = Math.max(MIN_BAR_WIDTH, bar - over);
-    else if (parts.length > 1) parts.pop();
-    else return line.slice(0, width);
+  const render = (): string => {
+    const filled = state.total === 0 ? shown.bar : Math.round((shown.bar * state.done) / state.total);
+    const parts = [`${state.done}/${state.total} ${percent}%`, shown.eta, shown.counts, shown.name].filter((part) => part !== '');
+    return `${PREFIX} [${'#'.repeat(filled)}${'-'.repeat(shown.bar - filled)}] ${parts.join('  ')}`;
+  };
+  const over = (): number => render().length - width;
+  const reductions: Array<() => void> = [
+    () => { shown.bar = Math.max(Math.ceil(BAR_WIDTH / 3), shown.bar - over()); },
+    () => { shown.counts = ''; },
+    () => { shown.name = shown.name.length - over() - 1 >= MIN_NAME_WIDTH ? `…${shown.name.slice(over() + 1)}` : ''; },
+    () => { shown.bar = Math.max(MIN_BAR_WIDTH, shown.bar - over()); },
+    () => { shown.eta = ''; },
+  ];
+  for (const reduce of reductions) {
+    if (over() <= 0) break;
+    reduce();
   }
-  return render();
+  // Room left by what was dropped goes back to the bar.
+  if (over() < 0) shown.bar = Math.min(BAR_WIDTH, shown.bar - over());
+  return render().slice(0, width);
 }
 
 /** A progress reporter writing to `stream`; silent when it is not a TTY. */

@@ -24,12 +24,16 @@ export const DEMO_TOOLS: readonly SystemTool[] = [
   { command: 'objcopy', debianPackage: 'binutils' },
 ];
 
-/** What the tests need besides: make (kbuild flags), curl (the drop-in shim), bpftool (oracle). */
+/**
+ * What the tests need besides: make (kbuild flags), curl (the drop-in shim), bpftool (oracle),
+ * tmux (a real terminal of a known width for the progress line).
+ */
 export const TEST_TOOLS: readonly SystemTool[] = [
   ...DEMO_TOOLS,
   { command: 'make', debianPackage: 'make' },
   { command: 'curl', debianPackage: 'curl' },
   { command: 'bpftool', debianPackage: 'bpftool' },
+  { command: 'tmux', debianPackage: 'tmux' },
 ];
 
 /** Debian installs bpftool in /usr/sbin, which is not on every user's PATH. */
