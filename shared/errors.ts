@@ -55,7 +55,7 @@ export const ERROR_CATALOG = {
   // Daemon and protocol
   BTFD_ERR_DAEMON_UNREACHABLE: { status: 503, next: 'Start it with `btfd start`, or read `btfd logs` for why it stopped.' },
   BTFD_ERR_DAEMON_START_FAILED: { status: 503, next: 'Read `btfd logs` (or run `btfd start --foreground`) to see why the daemon did not come up.' },
-  BTFD_ERR_DAEMON_ALREADY_RUNNING: { status: 409, next: 'Another daemon owns this home: use it, or `btfd stop` it first.' },
+  BTFD_ERR_DAEMON_ALREADY_RUNNING: { status: 409, next: 'Another daemon owns this home or its cache dir: use it, or `btfd stop` it first (with the BTFD_HOME it runs with; in a container, stop the container).' },
   BTFD_ERR_DAEMON_VERSION_MISMATCH: { status: 409, next: 'The client restarts a daemon of another version or cache dir by itself; if this persists, run `btfd stop` and retry.' },
   BTFD_ERR_DAEMON_SHUTTING_DOWN: { status: 503, next: 'The daemon is stopping: retry; the client starts a new one.' },
   BTFD_ERR_HOME_INSECURE: { status: 500, next: 'Make the btfd directory owned by you with mode 0700 and not a symlink, or set BTFD_HOME to a private directory.' },

@@ -1,8 +1,9 @@
 /**
  * runDaemon(): bring one daemon up on its unix socket, and own its teardown.
  *
- * Order: private dirs → log file → home lock (see daemon-lock.ts) → engine → listen (socket
- * 0600) → reconcile in the background (`warming` until it resolves) → idle timer.
+ * Order: private dirs → log file → home lock (see daemon-lock.ts) and the cache dir's lock (see
+ * store/cache-owner.ts) → engine → listen (socket 0600) → reconcile in the background (`warming`
+ * until it resolves) → idle timer.
  * Teardown (one idempotent function, see shutdown.ts): stop accepting and drain in-flight
  * requests → close watchers → close the engine (pool, then store) → release the lock last, so
  * a successor can only start once this daemon no longer touches the store.
@@ -21,7 +22,8 @@ import { createCacheAdmin } from '../store/cache-admin.js';
 import { openStore, type Store } from '../store/store.js';
 import type { DaemonRuntime } from '../routes/route-deps.js';
 import { createWatchManager, type WatchEvent } from '../watch/watch-manager.js';
-import { acquireDaemonLock } from './daemon-lock.js';
+import { acquireCacheOwner, type CacheOwner } from '../store/cache-owner.js';
+import { acquireDaemonLock, type AcquireOptions } from './daemon-lock.js';
 import { createEventBus } from '../events/event-bus.js';
 import { createIdleTimer, type IdleTimer } from './idle-timer.js';
 import { createLogger } from './logger.js';
@@ -83,6 +85,24 @@ export function preparePrivateDirs(config: Config): void {
   ensurePrivateDir(config.cacheDir);
 }
 
+/** The home's lock, then the cache dir's; released in the reverse order. */
+async function acquireLocks(config: Config, pid: number, options: AcquireOptions): Promise<{ release(): Promise<void> }> {
+  const home = await acquireDaemonLock(config.socketPath, options);
+  let cache: CacheOwner;
+  try {
+    cache = acquireCacheOwner(config.cacheDir, pid);
+  } catch (err) {
+    await home.release();
+    throw err;
+  }
+  return {
+    async release() {
+      cache.release();
+      await home.release();
+    },
+  };
+}
+
 /**
  * Start the daemon: returns once it listens. Throws (having released everything it took) when
  * it cannot start; BTFD_ERR_DAEMON_ALREADY_RUNNING means another daemon owns the home.
@@ -97,7 +117,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   const socketPath = options.oneshotSocket ?? config.socketPath;
   let lock: { release(): Promise<void> };
   try {
-    lock = options.oneshotSocket !== undefined ? { release: async () => fs.rmSync(socketPath, { force: true }) } : await acquireDaemonLock(config.socketPath, {
+    lock = options.oneshotSocket !== undefined ? { release: async () => fs.rmSync(socketPath, { force: true }) } : await acquireLocks(config, pid, {
       ...(options.lockWaitMs === undefined ? {} : { waitMs: options.lockWaitMs }),
       onStaleSocket: (socketPath) => log.warn({ socketPath }, 'stale socket from a dead daemon removed'),
     });
