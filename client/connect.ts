@@ -15,7 +15,6 @@
  * (it releases its lock last), starts a new one, and says why in `notes`; after a bounded number of
  * restarts it gives up with BTFD_ERR_DAEMON_VERSION_MISMATCH.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,7 +26,9 @@ import { DAEMON_EXIT_CODES } from '../shared/protocol/daemon-exit.js';
 import type { HelloResponse } from '../shared/protocol/hello.js';
 import { DAEMON_VERSION, PROTOCOL_VERSION } from '../shared/version.js';
 import { createDaemonClient, isNotRunning, requestHello, type DaemonClient } from './daemon-client.js';
-import { acquireSpawnLock, pidAlive } from './spawn-lock.js';
+// node:child_process and the spawn lock load only when a daemon is started or stopped (CLI start cost).
+const spawnLock = () => import('./spawn-lock.js');
+const childProcess = () => import('node:child_process');
 
 export { isNotRunning, type DaemonClient } from './daemon-client.js';
 
@@ -143,6 +144,7 @@ export function logTail(logPath: string): string {
  * Resolves false on timeout.
  */
 export async function waitForExit(pid: number, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<boolean> {
+  const { pidAlive } = await spawnLock();
   const deadline = Date.now() + timeoutMs;
   while (pidAlive(pid)) {
     if (Date.now() >= deadline) return false;
@@ -164,7 +166,8 @@ export async function stopDaemonAndWait(socketPath: string, pid: number, timeout
 }
 
 /** Spawn one daemon process, detached, output appended to the log. */
-function spawnDaemon(config: Config, options: ConnectOptions): { exited: () => number | null; dispose: () => void } {
+async function spawnDaemon(config: Config, options: ConnectOptions): Promise<{ exited: () => number | null; dispose: () => void }> {
+  const { spawn } = await childProcess();
   const logFd = fs.openSync(config.logPath, 'a', 0o600);
   let exitCode: number | null = null;
   try {
@@ -193,6 +196,7 @@ async function startDaemon(config: Config, options: ConnectOptions): Promise<Hel
   const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const deadlineMs = Date.now() + timeoutMs;
   const seen: { hello: HelloResponse | null } = { hello: null };
+  const { acquireSpawnLock } = await spawnLock();
   const lock = await acquireSpawnLock(path.join(config.runtimeDir, SPAWN_LOCK_FILE_NAME), {
     deadlineMs,
     // Longer than any start we wait for: a lock this old belongs to a client that hung.
@@ -210,7 +214,7 @@ async function startDaemon(config: Config, options: ConnectOptions): Promise<Hel
   try {
     const already = await helloOrNull(config.socketPath);
     if (already !== null) return already;
-    const child = spawnDaemon(config, options);
+    const child = await spawnDaemon(config, options);
     try {
       for (;;) {
         const hello = await helloOrNull(config.socketPath);
@@ -260,7 +264,8 @@ function checkFailure(stderr: string, exitCode: number | null): BtfdError {
  * would refuse never leaves the home without a daemon.
  * @throws BtfdError the code the new daemon would have failed with
  */
-export function checkDaemonSettings(config: Config, options: Pick<ConnectOptions, 'daemonEntry' | 'env'> = {}): Promise<void> {
+export async function checkDaemonSettings(config: Config, options: Pick<ConnectOptions, 'daemonEntry' | 'env'> = {}): Promise<void> {
+  const { spawn } = await childProcess();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [options.daemonEntry ?? defaultDaemonEntry(), ...configToDaemonArgs(config), '--check'], {
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -3,7 +3,6 @@
  * `logs [-f]`. Each is a plain async function (config, options, io) → exit code; client/cli.ts
  * wires them into commander. Output is short human text (JSON with --json), never raw log JSON.
  */
-import { spawn } from 'node:child_process';
 import { EXIT_COMMAND_FAILED, formatBytes, formatDuration, formatError, formatHitRate } from './format.js';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -55,6 +54,7 @@ async function connectIfRunning(config: Config): Promise<DaemonClient | null> {
  */
 async function runForeground(config: Config, io: CommandIo): Promise<number> {
   const format = await createLogLineFormatter();
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [defaultDaemonEntry(), ...configToDaemonArgs(config), '--foreground'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const decoder = new StringDecoder('utf8');

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `btfd` executable: the only client file that touches `process`. */
-import { buildProgram, runProgram } from './cli.js';
+import { runStatusFastPath } from './status-fast-path.js';
 
 const onInterrupt = (handler: () => void): (() => void) => {
   // Once: a second Ctrl-C gets the default action and ends the process at once.
@@ -17,4 +17,8 @@ for (const stream of [process.stdout, process.stderr]) {
 const setExitCode = (code: number): void => {
   process.exitCode = code;
 };
-await runProgram(buildProgram(process.env, { stdout: process.stdout, stderr: process.stderr, onInterrupt }, setExitCode), process.argv, setExitCode);
+const io = { stdout: process.stdout, stderr: process.stderr, onInterrupt };
+if (!(await runStatusFastPath(process.argv.slice(2), process.env, io, setExitCode))) {
+  const { buildProgram, runProgram } = await import('./cli.js');
+  await runProgram(buildProgram(process.env, io, setExitCode), process.argv, setExitCode);
+}
