@@ -33,20 +33,23 @@ export interface ProgressState {
 const PREFIX = 'btfd build';
 const BAR_WIDTH = 24;
 const MIN_BAR_WIDTH = 8;
+/** What the text beside the bar usually takes; the bar gets the rest of the width, within its bounds. */
+const TEXT_WIDTH = 60;
 /** A module name shorter than this says nothing: drop it instead. */
 const MIN_NAME_WIDTH = 8;
 
 /**
  * The progress line for a terminal `columns` wide, never longer than `columns - 1` (writing the
  * last column makes some terminals wrap): `btfd build [bar] done/total pct%  ETA  counts  module`.
- * What does not fit goes in this order: bar width (down to a third), the counts (the summary has
- * them), the module name (shortened first), the rest of the bar, the ETA.
+ * The bar's width depends on the terminal only, so it does not jitter with the module names. What
+ * does not fit goes in this order: the counts (the summary has them), the module name (shortened
+ * first), bar width, the ETA.
  */
 export function formatProgressLine(state: ProgressState, columns: number): string {
   const width = Math.max(1, columns - 1);
   const percent = state.total === 0 ? 100 : Math.floor((100 * state.done) / state.total);
   const shown = {
-    bar: BAR_WIDTH,
+    bar: Math.min(BAR_WIDTH, Math.max(MIN_BAR_WIDTH, width - TEXT_WIDTH)),
     eta: state.etaSeconds !== null && Number.isFinite(state.etaSeconds) && state.done < state.total ? `ETA ${formatDuration(state.etaSeconds)}` : '',
     counts: MODULE_OUTCOMES.filter((o) => state.counts[o] > 0).map((o) => `${state.counts[o]} ${o}`).join(', '),
     name: state.current ?? '',
@@ -58,7 +61,6 @@ export function formatProgressLine(state: ProgressState, columns: number): strin
   };
   const over = (): number => render().length - width;
   const reductions: Array<() => void> = [
-    () => { shown.bar = Math.max(Math.ceil(BAR_WIDTH / 3), shown.bar - over()); },
     () => { shown.counts = ''; },
     () => { shown.name = shown.name.length - over() - 1 >= MIN_NAME_WIDTH ? `…${shown.name.slice(over() + 1)}` : ''; },
     () => { shown.bar = Math.max(MIN_BAR_WIDTH, shown.bar - over()); },
@@ -68,8 +70,6 @@ export function formatProgressLine(state: ProgressState, columns: number): strin
     if (over() <= 0) break;
     reduce();
   }
-  // Room left by what was dropped goes back to the bar.
-  if (over() < 0) shown.bar = Math.min(BAR_WIDTH, shown.bar - over());
   return render().slice(0, width);
 }
 

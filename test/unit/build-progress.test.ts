@@ -16,10 +16,12 @@ test('the progress line fits the terminal and keeps what matters most', () => {
   }
   const wide = formatProgressLine(STATE, 200);
   assert.equal(wide, 'btfd build [###---------------------] 123/1121 10%  ETA 1m 35s  100 fresh, 3 restored, 19 regenerated, 1 failed  nf_conntrack_netlink.ko');
-  // Narrower: a shorter bar, then no counts (the summary has them), then a shortened module name.
-  assert.equal(formatProgressLine(STATE, 80), 'btfd build [##--------------] 123/1121 10%  ETA 1m 35s  nf_conntrack_netlink.ko');
-  assert.match(formatProgressLine(STATE, 60), /^btfd build \[#-------\] 123\/1121 10%  ETA 1m 35s  …\S{7,}\.ko$/);
-  assert.equal(formatProgressLine(STATE, 40), 'btfd build [#------------] 123/1121 10%');
+  // Narrower: no counts (the summary has them), a shortened module name, a shorter bar; the bar's
+  // width depends on the terminal alone, so it does not jitter with module names.
+  assert.equal(formatProgressLine(STATE, 80), 'btfd build [##-----------------] 123/1121 10%  ETA 1m 35s  …onntrack_netlink.ko');
+  assert.equal(formatProgressLine({ ...STATE, current: 'ah4.ko' }, 80).indexOf(']'), formatProgressLine(STATE, 80).indexOf(']'));
+  assert.equal(formatProgressLine(STATE, 60), 'btfd build [#-------] 123/1121 10%  ETA 1m 35s  …netlink.ko');
+  assert.equal(formatProgressLine(STATE, 40), 'btfd build [#-------] 123/1121 10%');
   // No ETA before the first module, nor at the end.
   assert.doesNotMatch(formatProgressLine({ ...STATE, done: 0, etaSeconds: null }, 200), /ETA/);
   assert.doesNotMatch(formatProgressLine({ ...STATE, done: 1121 }, 200), /ETA/);
