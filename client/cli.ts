@@ -168,8 +168,9 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
     .option('--base <path>', 'base BTF: a vmlinux or a raw BTF file (default: DIR/vmlinux)')
     .option('--pahole-flags <flags>', "pahole encoding flags (default: what the tree's scripts choose)")
     .option('--json', 'print one JSON object instead of text (an error too: {"error": …})')
+    .option('--no-relocate', 'regenerate modules cached on another base instead of relocating them')
     .addOption(noDaemon())
-    .action(async (targets: string[], opts: BackendOptions & { base?: string; paholeFlags?: string; json?: boolean }) => {
+    .action(async (targets: string[], opts: BackendOptions & { base?: string; paholeFlags?: string; json?: boolean; relocate?: boolean }) => {
       // With --json, even a build that cannot run prints one object, on stdout.
       const onError = opts.json ? (err: unknown) => {
         const error = toBtfdError(err);
@@ -184,6 +185,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io, setExitCode: (code:
           ...(opts.base ? { base: resolvePath(opts.base) } : {}),
           ...(opts.paholeFlags !== undefined ? { paholeFlags: opts.paholeFlags } : {}),
           pahole: await requestPahole(opts),
+          ...(opts.relocate === false ? { relocate: false } : {}),
         };
         const progress = opts.json ? null : (await import('./build-progress.js')).createBuildProgress(io.stderr);
         // Ctrl-C hangs up on the daemon, which cancels the build's queued modules.

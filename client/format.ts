@@ -61,10 +61,11 @@ export function formatExplanation(explanation: Explanation): string {
   return lines.join('\n');
 }
 
-/** "78% hit rate (45 hits, 12 misses)", or that there were no lookups. */
-export function formatHitRate(stats: Pick<CacheStats, 'hits' | 'misses' | 'hitRate'>): string {
+/** "78% hit rate (45 hits, 12 misses)" (and relocations, when there were some), or that there were no lookups. */
+export function formatHitRate(stats: Pick<CacheStats, 'hits' | 'misses' | 'relocated' | 'hitRate'>): string {
   if (stats.hitRate === null) return 'no lookups yet';
-  return `${Math.round(100 * stats.hitRate)}% hit rate (${stats.hits} hits, ${stats.misses} misses)`;
+  const relocated = stats.relocated > 0 ? `, ${stats.relocated} relocated` : '';
+  return `${Math.round(100 * stats.hitRate)}% hit rate (${stats.hits} hits${relocated}, ${stats.misses} misses)`;
 }
 
 /** `btfd cache stats`. */

@@ -22,6 +22,8 @@ export interface BuildRequest {
   readonly pahole?: string;
   /** Restrict the build to these modules (absolute paths); default: every `.ko` under dir. */
   readonly modules?: readonly string[];
+  /** Relocate artifacts cached on another base (default: the daemon's setting, normally on). */
+  readonly relocate?: boolean;
 }
 
 /** One module's result. */
@@ -112,9 +114,11 @@ export interface CacheStats {
   readonly hits: number;
   /** Modules pahole had to encode. */
   readonly misses: number;
-  /** hits / (hits + misses), or null before the first lookup. */
+  /** Modules whose artifact was relocated from another base instead of encoded by pahole. */
+  readonly relocated: number;
+  /** hits / (hits + relocated + misses), or null before the first lookup. */
   readonly hitRate: number | null;
-  /** Sum of the pahole time hits avoided. */
+  /** Sum of the pahole time hits and relocations avoided. */
   readonly savedMs: number;
   /** Stat cache rows. */
   readonly files: number;

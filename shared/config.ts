@@ -40,6 +40,8 @@ export interface Config extends Omit<Layout, 'defaultConfigFile'> {
   /** The daemon exits after this long without requests; 0 disables idle exit. */
   readonly idleTimeoutMs: number;
   readonly logLevel: LogLevel;
+  /** Relocate cached module BTF onto a new base instead of running pahole, where exact. */
+  readonly relocate: boolean;
   /** The settings a file, the environment or a flag set (the rest are defaults). */
   readonly explicit: readonly SettingName[];
 }
@@ -53,6 +55,8 @@ export interface ConfigFlags {
   readonly maxCacheBytes?: number | string;
   readonly idleTimeoutMs?: number | string;
   readonly logLevel?: string;
+  /** `1`/`0` (or a boolean). */
+  readonly relocate?: boolean | string;
 }
 
 /** What {@link resolveConfig} reads. */
@@ -68,7 +72,7 @@ export interface ConfigSources {
 }
 
 /** The keys a config file may set. */
-const FILE_KEYS = ['pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'logLevel'] as const;
+const FILE_KEYS = ['pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'logLevel', 'relocate'] as const;
 type FileKey = (typeof FILE_KEYS)[number];
 /** A setting's name, as a config file spells it. */
 export type SettingName = FileKey;
@@ -85,6 +89,7 @@ const ENV_NAMES: Record<FileKey, string> = {
   maxCacheBytes: 'BTFD_MAX_CACHE_SIZE',
   idleTimeoutMs: 'BTFD_IDLE_TIMEOUT_MS',
   logLevel: 'BTFD_LOG_LEVEL',
+  relocate: 'BTFD_RELOCATE',
 };
 
 const FLAG_NAMES: Record<FileKey, string> = {
@@ -93,6 +98,7 @@ const FLAG_NAMES: Record<FileKey, string> = {
   maxCacheBytes: '--max-cache-size',
   idleTimeoutMs: '--idle-timeout-ms',
   logLevel: '--log-level',
+  relocate: '--relocate',
 };
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
@@ -129,6 +135,13 @@ function parseInteger(value: unknown, option: string, min: number, max: number):
 function parseNonEmpty(value: unknown, option: string): string {
   if (typeof value !== 'string' || value.trim() === '') throw invalid(option, 'a non-empty string', value);
   return value;
+}
+
+function parseBoolean(value: unknown, option: string): boolean {
+  if (typeof value === 'boolean') return value;
+  if (value === '1' || value === 'true' || value === 'yes') return true;
+  if (value === '0' || value === 'false' || value === 'no') return false;
+  throw invalid(option, '1 or 0 (true or false)', value);
 }
 
 function parseLogLevel(value: unknown, option: string): LogLevel {
@@ -231,6 +244,7 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
   const maxCache = pick(layers, 'maxCacheBytes');
   const idle = pick(layers, 'idleTimeoutMs');
   const logLevel = pick(layers, 'logLevel');
+  const relocate = pick(layers, 'relocate');
 
   const config: Config = {
     home,
@@ -245,6 +259,7 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
     maxCacheBytes: maxCache ? parseSize(maxCache.value, maxCache.option) : DEFAULT_MAX_CACHE_BYTES,
     idleTimeoutMs: idle ? parseInteger(idle.value, idle.option, 0, 2 ** 31 - 1) : DEFAULT_IDLE_TIMEOUT_MS,
     logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.option) : DEFAULT_LOG_LEVEL,
+    relocate: relocate ? parseBoolean(relocate.value, relocate.option) : true,
     explicit: FILE_KEYS.filter((key) => pick(layers, key) !== undefined),
   };
   return Object.freeze(config);
@@ -264,6 +279,7 @@ export function configToDaemonArgs(config: Config): string[] {
     maxCacheBytes: String(config.maxCacheBytes),
     idleTimeoutMs: String(config.idleTimeoutMs),
     logLevel: config.logLevel,
+    relocate: config.relocate ? '1' : '0',
   };
   for (const name of config.explicit) args.push(FLAG_NAMES[name], values[name]);
   return args;
@@ -277,6 +293,7 @@ export const DAEMON_ARG_OPTIONS = {
   'max-cache-size': { type: 'string' },
   'idle-timeout-ms': { type: 'string' },
   'log-level': { type: 'string' },
+  relocate: { type: 'string' },
 } as const;
 
 /** Turn parsed daemon args (see {@link DAEMON_ARG_OPTIONS}) into flags. */
@@ -288,5 +305,6 @@ export function daemonArgsToFlags(values: Partial<Record<keyof typeof DAEMON_ARG
   if (values['max-cache-size'] !== undefined) flags.maxCacheBytes = values['max-cache-size'];
   if (values['idle-timeout-ms'] !== undefined) flags.idleTimeoutMs = values['idle-timeout-ms'];
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
+  if (values.relocate !== undefined) flags.relocate = values.relocate;
   return flags;
 }

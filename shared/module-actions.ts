@@ -13,6 +13,11 @@ const ACTIONS = {
   fresh: { outcome: 'fresh' },
   /** The key is cached: its artifact is installed, in process. */
   restore: { outcome: 'restored' },
+  /**
+   * The key is new but this module's artifact on another base is cached: rewritten onto the new
+   * base in process when that is exactly what pahole would write, else regenerated.
+   */
+  relocate: { outcome: 'relocated' },
   /** The key is new: pahole encodes the module, then the artifact is stored and installed. */
   regenerate: { outcome: 'regenerated' },
 } as const;

@@ -10,33 +10,8 @@
  * part is canonicalised. Two BTFs are equal when their multisets of final labels are.
  */
 import { createHash } from 'node:crypto';
-import { parseBtf, recordTailBytes, stringAt, type Btf } from './btf-reader.js';
-import { visitStringOffsets, visitTypeIds } from './btf-walk.js';
-
-/** One own type as the comparison sees it: its scalars as text, and the ids it refers to. */
-interface TypeShape {
-  readonly scalars: string;
-  readonly refs: readonly number[];
-}
-
-function shapeOf(btf: Btf, index: number): TypeShape {
-  const start = btf.recordOffsets[index]!;
-  const vlen = btf.bytes.readUInt32LE(start + 4) & 0xffff;
-  const end = start + 12 + recordTailBytes(btf.kinds[index]!, vlen)!;
-  const typeIds = new Set<number>();
-  const strings = new Set<number>();
-  visitTypeIds(btf, index, (_, at) => typeIds.add(at));
-  visitStringOffsets(btf, index, (_, at) => strings.add(at));
-  const scalars: string[] = [];
-  const refs: number[] = [];
-  for (let at = start; at < end; at += 4) {
-    const value = btf.bytes.readUInt32LE(at);
-    if (typeIds.has(at)) refs.push(value);
-    else if (strings.has(at)) scalars.push(stringAt(btf, value) ?? `?${value}`);
-    else scalars.push(String(value));
-  }
-  return { scalars: scalars.join('\u0001'), refs };
-}
+import { parseBtf, type Btf } from './btf-reader.js';
+import { typeShape, type TypeShape } from './btf-shape.js';
 
 function digest(text: string): string {
   return createHash('sha256').update(text).digest('base64');
@@ -69,8 +44,8 @@ export function sameTypesUpToOrder(a: Buffer, b: Buffer, base?: Buffer): boolean
   const parsedBase = base ? parseBtf(base) : null;
   const [btfA, btfB] = [parseBtf(a, parsedBase), parseBtf(b, parsedBase)];
   if (btfA.count !== btfB.count) return false;
-  const shapesA = Array.from({ length: btfA.count }, (_, i) => shapeOf(btfA, i));
-  const shapesB = Array.from({ length: btfB.count }, (_, i) => shapeOf(btfB, i));
+  const shapesA = Array.from({ length: btfA.count }, (_, i) => typeShape(btfA, i));
+  const shapesB = Array.from({ length: btfB.count }, (_, i) => typeShape(btfB, i));
   // Labels are only comparable after the same number of rounds: refine both as far as either needs.
   const rounds = Math.max(canonicalTypeLabels(btfA, shapesA).rounds, canonicalTypeLabels(btfB, shapesB).rounds);
   const labelsA = canonicalTypeLabels(btfA, shapesA, rounds).labels;

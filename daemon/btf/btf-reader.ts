@@ -158,3 +158,36 @@ export function nameOf(btf: Btf, id: number): string {
   if (!owner) return '';
   return stringAt(owner, owner.nameOffsets[id - owner.firstId]!) ?? '';
 }
+
+const KIND_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(BTF_KIND).map(([name, kind]) => [kind, name.toLowerCase()]));
+/** Kinds that only qualify or point at another type, read as a prefix. */
+const PREFIXES: ReadonlyMap<number, string> = new Map([
+  [BTF_KIND.PTR, 'pointer to'], [BTF_KIND.CONST, 'const'], [BTF_KIND.VOLATILE, 'volatile'], [BTF_KIND.RESTRICT, 'restrict'],
+]);
+
+/**
+ * Type `id` as a person reads it in a message: `struct task_struct`, `pointer to struct rq`,
+ * `anonymous union`, followed by its id.
+ */
+export function describeType(btf: Btf, id: number): string {
+  const words: string[] = [];
+  let current = id;
+  for (let depth = 0; depth < 8; depth++) {
+    const owner = ownerOfType(btf, current);
+    if (current === 0 || owner === undefined) {
+      words.push(current === 0 ? 'void' : `type #${current}`);
+      break;
+    }
+    const kind = owner.kinds[current - owner.firstId]!;
+    const name = nameOf(btf, current);
+    const prefix = PREFIXES.get(kind);
+    if (name === '' && prefix !== undefined) {
+      words.push(prefix);
+      current = owner.bytes.readUInt32LE(owner.recordOffsets[current - owner.firstId]! + 8);
+      continue;
+    }
+    words.push(name === '' ? `anonymous ${KIND_NAMES.get(kind) ?? 'type'}` : `${KIND_NAMES.get(kind) ?? 'type'} ${name}`);
+    break;
+  }
+  return `${words.join(' ')} (#${id})`;
+}

@@ -30,6 +30,8 @@ export interface TreeContext {
   readonly baseSnapshot: string;
   readonly tool: PaholeTool;
   readonly flags: ResolvedFlags;
+  /** Relocate cached artifacts from other bases (else regenerate them). */
+  readonly relocate: boolean;
   /** The build's cancellation: work still waiting for a worker is dropped once it fires. */
   readonly signal?: AbortSignal;
 }
@@ -41,6 +43,7 @@ export interface ContextRequest {
   readonly paholeFlags?: string | undefined;
   /** The pahole to run: a path, or a name on the daemon's PATH; default: the daemon's. */
   readonly pahole?: string | undefined;
+  readonly relocate?: boolean | undefined;
 }
 
 export interface ContextOptions {
@@ -49,6 +52,8 @@ export interface ContextOptions {
   readonly pahole: string;
   /** PATH for finding pahole and running a tree's scripts. */
   readonly searchPath: string;
+  /** Whether builds relocate unless a request says otherwise. */
+  readonly relocate: boolean;
 }
 
 export interface ContextResolver {
@@ -126,7 +131,7 @@ export function createContextResolver(options: ContextOptions): ContextResolver 
       const [digest, tool] = await Promise.all([baseDigest(base, readOnly), resolveTool(request.pahole)]);
       const flags = await resolvePaholeFlags({ treeDir: dir, explicit: request.paholeFlags, tool, searchPath });
       await checkFlags(tool, flags);
-      return { dir, base, baseDigest: digest, baseSnapshot: store.bases.pathOf(digest), tool, flags };
+      return { dir, base, baseDigest: digest, baseSnapshot: store.bases.pathOf(digest), tool, flags, relocate: request.relocate ?? options.relocate };
     },
   };
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, ModuleState, PaholeInfo } from '../../shared/build-types.js';
 import { BtfdError, codeOf, ERROR_CATALOG, isErrorCode, toBtfdError } from '../../shared/errors.js';
-import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES } from '../../shared/module-actions.js';
+import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES, outcomeOf } from '../../shared/module-actions.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import { openStore, type Store } from '../store/store.js';
@@ -27,7 +27,9 @@ import { createBaseViews } from './module-btf-ids.js';
 import { createOwnWrites } from './own-writes.js';
 import type { PaholeModuleRequest } from './pahole-argv.js';
 import { decide, type ModulePlan } from './planner.js';
+import { createBaseDiffs } from './base-diffs.js';
 import { createRegenerateStep } from './steps/regenerate-step.js';
+import { createRelocateStep } from './steps/relocate-step.js';
 import { createRestoreStep } from './steps/restore-step.js';
 import { createWorkerPool } from './worker-pool.js';
 
@@ -44,6 +46,8 @@ export interface EngineConfig {
   readonly searchPath?: string;
   /** objcopy pahole uses to add `.BTF` (its LLVM_OBJCOPY). */
   readonly objcopy?: string;
+  /** Relocate cached artifacts from other bases unless a request says otherwise; default true. */
+  readonly relocate?: boolean;
 }
 
 /** Points where tests step in deterministically (a file swapped at a chosen moment). */
@@ -145,7 +149,7 @@ export function createEngine(options: EngineOptions): Engine {
   const tmpRoot = path.join(store.dir, 'tmp');
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
   const pool = createWorkerPool({ workers: config.workers, logger: log });
-  const contexts = createContextResolver({ store, pahole: config.pahole, searchPath });
+  const contexts = createContextResolver({ store, pahole: config.pahole, searchPath, relocate: config.relocate ?? true });
   const inputs = createModuleInputReader(store, pool);
   const baseViews = createBaseViews(2);
   const ownWrites = createOwnWrites();
@@ -157,6 +161,9 @@ export function createEngine(options: EngineOptions): Engine {
     replan: (ctx, modulePath) => plan(ctx, modulePath),
     steps: {
       restore: createRestoreStep({ cache: store.artifacts, baseView: (snapshot) => baseViews.load(snapshot), log }),
+      relocate: createRelocateStep({
+        cache: store.artifacts, counters: store.counters, pool, diffs: createBaseDiffs(pool, store.bases), bases: store.bases, inputs, log,
+      }),
       regenerate: createRegenerateStep({
         cache: store.artifacts, counters: store.counters, pool, inputs, tmpRoot, objcopy: config.objcopy ?? 'objcopy', log,
         ...(options.hooks?.beforeRegenerate ? { beforeRegenerate: options.hooks.beforeRegenerate } : {}),
@@ -280,7 +287,8 @@ export function createEngine(options: EngineOptions): Engine {
     const out = request.detachedOut;
     return executor.withFileLock(request.module, async () => {
       const produced = await executor.produce(ctx, await plan(ctx, request.module));
-      if (produced.outcome !== 'regenerated') store.counters.add('hits');
+      // Regenerations count as misses and relocations as relocated in their own steps.
+      if (produced.outcome === outcomeOf('restore')) store.counters.add('hits');
       await writeFileAtomic(out, produced.stored.artifact.sections.get('.BTF')!, { mode: 0o644 });
       return { path: request.module, outcome: produced.outcome, reason: produced.plan.reason, ms: Math.round(performance.now() - started) };
     });

@@ -11,7 +11,7 @@
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ModuleResult } from '../../shared/build-types.js';
-import { codeOf } from '../../shared/errors.js';
+import { BtfdError, codeOf } from '../../shared/errors.js';
 import { outcomeOf, type ModuleOutcome } from '../../shared/module-actions.js';
 import { installSections } from '../elf/elf-install.js';
 import { sameStamp, stampOf } from '../fs/file-stamp.js';
@@ -38,11 +38,12 @@ export interface ExecutorOptions {
   readonly log: Logger;
 }
 
-/** A plan's artifact, with the plan it was finally produced for. */
+/** A plan's artifact, with the plan it was finally produced for and what to record of it. */
 export interface Produced {
   readonly plan: ModulePlan;
   readonly stored: StoredArtifact;
   readonly outcome: ModuleOutcome;
+  readonly reason: string;
 }
 
 export interface Executor {
@@ -64,9 +65,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
       try {
         // A fresh module still needs its artifact when the output goes elsewhere (detached).
         const action = plan.action === 'fresh' ? 'restore' : plan.action;
-        const stored = await steps[action].run(ctx, plan);
-        if (stored) return { plan, stored, outcome: outcomeOf(action) };
-        return { plan, stored: (await steps.regenerate.run(ctx, plan))!, outcome: 'regenerated' };
+        const result = await steps[action].run(ctx, plan);
+        if ('stored' in result) return { plan, stored: result.stored, outcome: outcomeOf(action), reason: result.note ?? plan.reason };
+        const regenerated = await steps.regenerate.run(ctx, plan);
+        if (!('stored' in regenerated)) throw new BtfdError('BTFD_ERR_INTERNAL', `regenerating ${plan.path} declined: ${regenerated.declined}`);
+        return { plan, stored: regenerated.stored, outcome: 'regenerated', reason: `${result.declined}; regenerated (${plan.because})` };
       } catch (err) {
         const code = codeOf(err);
         // A regeneration shared with another build that was cancelled: this build still wants it.
@@ -102,10 +105,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
           await store.artifacts.touch(plan.key);
         } else {
           const produced = await produce(ctx, plan);
-          if (plan.action !== 'regenerate' && produced.outcome === 'regenerated') reason = 'cache entry was unusable';
-          ({ plan, outcome } = produced);
+          ({ plan, outcome, reason } = produced);
           await install(plan, produced.stored, scope);
-          if (outcome !== 'regenerated') {
+          if (outcome === 'restored') {
             await store.artifacts.touch(plan.key);
             store.counters.add('hits');
             store.counters.add('saved_ms', plan.cached?.costMs ?? 0);

@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import { BtfdError } from '../../shared/errors.js';
 import { lastChangeNs, stampOf, type FileStamp } from '../fs/file-stamp.js';
 import { RACY_WINDOW_NS, type FileDigests } from '../store/stat-cache.js';
+import type { RelatedAction } from '../store/artifact-cache.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import type { Store } from '../store/store.js';
 import type { BtfIdsHints } from '../workers/module-worker-types.js';
@@ -58,6 +59,17 @@ export function createModuleInputReader(store: Store, pool: WorkerPool): ModuleI
     return digests;
   }
 
+  /**
+   * This module's artifact (same content, pahole, flags) on another base btfd keeps: the one on
+   * the base its last build used, as the tree moves from base to base together; else the most
+   * recently used.
+   */
+  async function relatedOnAnotherBase(ctx: TreeContext, inputs: KeyInputs, previous: ModuleRecord | null): Promise<RelatedAction | null> {
+    const candidates = (await store.artifacts.related({ module: inputs.module, tool: inputs.tool, flags: inputs.flags }))
+      .filter((c) => c.base !== ctx.baseDigest && store.bases.exists(c.base));
+    return candidates.find((c) => c.base === previous?.inputs.base) ?? candidates[0] ?? null;
+  }
+
   return {
     btfIdsHints,
     async read(ctx, modulePath, readOnly = false) {
@@ -72,6 +84,7 @@ export function createModuleInputReader(store: Store, pool: WorkerPool): ModuleI
       const digests = await fileDigests(modulePath, stamp, () => btfIdsHints(ctx, previous), readOnly, ctx.signal);
       const inputs: KeyInputs = { recipe: RECIPE_SPLIT_BTF, tool: ctx.tool.identity, flags: ctx.flags.flags, base: ctx.baseDigest, module: digests.contentDigest };
       const key = computeKey(inputs);
+      const cached = await store.artifacts.lookup(key);
       return {
         path: modulePath,
         stamp,
@@ -79,7 +92,8 @@ export function createModuleInputReader(store: Store, pool: WorkerPool): ModuleI
         inputs,
         key,
         outputsDigest: digests.outputsDigest,
-        cached: await store.artifacts.lookup(key),
+        cached,
+        related: cached || !ctx.relocate ? null : await relatedOnAnotherBase(ctx, inputs, previous),
         previous,
       };
     },

@@ -5,7 +5,7 @@
  */
 import type { ModuleAction } from '../../shared/module-actions.js';
 import type { FileStamp } from '../fs/file-stamp.js';
-import type { CachedAction } from '../store/artifact-cache.js';
+import type { CachedAction, RelatedAction } from '../store/artifact-cache.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import type { KeyInputs } from './cache-key.js';
 
@@ -22,6 +22,11 @@ export interface PlanInputs {
   readonly outputsDigest: string | null;
   /** The cache entry for the key, or null on a miss. */
   readonly cached: CachedAction | null;
+  /**
+   * On a miss: this module's entry (same content, tool and flags) on another base whose snapshot
+   * btfd keeps, to relocate from; null when there is none or relocation is off.
+   */
+  readonly related: RelatedAction | null;
   /** The module's last build, or null when btfd never built it. */
   readonly previous: ModuleRecord | null;
 }
@@ -30,6 +35,13 @@ export interface PlanInputs {
 export interface ModulePlan extends PlanInputs {
   readonly action: ModuleAction;
   readonly reason: string;
+  /** Which inputs changed since the last build, in words ("base BTF changed", "first build"). */
+  readonly because: string;
+}
+
+/** A digest as people read it: its first 12 hex digits. */
+export function shortDigest(digest: string): string {
+  return digest.slice(0, 12);
 }
 
 /** Which key inputs differ from the module's last build, in words. */
@@ -41,11 +53,15 @@ export function describeChanges(previous: ModuleRecord | null, inputs: KeyInputs
     .map((name) => words[name]!);
 }
 
-/** fresh when the module already holds the key's artifact; restore when cached; else regenerate. */
+/**
+ * fresh when the module already holds the key's artifact; restore when cached; relocate when only
+ * its artifact on another base is; else regenerate.
+ */
 export function decide(p: PlanInputs): ModulePlan {
   const changes = describeChanges(p.previous, p.inputs);
   const because = changes.length > 0 ? changes.join(', ') : p.previous ? 'output sections missing or altered' : 'first build';
-  if (p.cached && p.outputsDigest === p.cached.outputsDigest) return { ...p, action: 'fresh', reason: 'output sections match the cached artifact' };
-  if (p.cached) return { ...p, action: 'restore', reason: `cached (${because})` };
-  return { ...p, action: 'regenerate', reason: `not cached (${because})` };
+  if (p.cached && p.outputsDigest === p.cached.outputsDigest) return { ...p, action: 'fresh', because, reason: 'output sections match the cached artifact' };
+  if (p.cached) return { ...p, action: 'restore', because, reason: `cached (${because})` };
+  if (p.related) return { ...p, action: 'relocate', because, reason: `not cached (${because}); cached on base ${shortDigest(p.related.base)}` };
+  return { ...p, action: 'regenerate', because, reason: `not cached (${because})` };
 }

@@ -1,6 +1,6 @@
 /**
  * The worker pool: piscina running daemon/workers/module-worker.ts, sized to the cores. It owns
- * piscina; the rest of the engine sees two typed calls whose coded errors come back as BtfdError.
+ * piscina; the rest of the engine sees typed calls whose coded errors come back as BtfdError.
  *
  * Tasks wait for a thread here, in a FIFO of the pool's own, rather than in piscina's queue: a
  * waiting task whose build was cancelled (its AbortSignal fired) leaves the queue and rejects with
@@ -10,7 +10,10 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { BtfdError } from '../../shared/errors.js';
-import type { DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from '../workers/module-worker-types.js';
+import type { BaseDiff } from '../btf/base-diff.js';
+import type {
+  BaseDiffTask, DigestResult, DigestTask, RegenerateResult, RegenerateTask, RelocateResult, RelocateTask, WorkerOutcome,
+} from '../workers/module-worker-types.js';
 
 /** How long an idle worker thread lives before piscina ends it. */
 const WORKER_IDLE_TIMEOUT_MS = 30_000;
@@ -20,6 +23,9 @@ export interface WorkerPool {
   digest(task: DigestTask, signal?: AbortSignal): Promise<DigestResult>;
   /** Run pahole for a module; `signal` drops the task while it waits for a thread. */
   regenerate(task: RegenerateTask, signal?: AbortSignal): Promise<RegenerateResult>;
+  baseDiff(task: BaseDiffTask): Promise<BaseDiff>;
+  /** Relocate a module's cached BTF; `signal` drops the task while it waits for a thread. */
+  relocate(task: RelocateTask, signal?: AbortSignal): Promise<RelocateResult>;
   /** Threads, tasks running, tasks waiting. */
   stats(): { size: number; busy: number; queued: number };
   /** Wait for running tasks, then end the threads. */
@@ -79,7 +85,9 @@ export function createWorkerPool(options: { readonly workers: number; readonly l
     waiting.shift()?.start();
   }
 
-  async function run<T>(name: 'digest' | 'regenerate', task: DigestTask | RegenerateTask, signal: AbortSignal | undefined): Promise<T> {
+  async function run<T>(
+    name: 'digest' | 'regenerate' | 'baseDiff' | 'relocate', task: DigestTask | RegenerateTask | BaseDiffTask | RelocateTask, signal: AbortSignal | undefined,
+  ): Promise<T> {
     await admit(signal);
     let result: WorkerOutcome<T>;
     try {
@@ -94,6 +102,8 @@ export function createWorkerPool(options: { readonly workers: number; readonly l
   return {
     digest: (task, signal) => run<DigestResult>('digest', task, signal),
     regenerate: (task, signal) => run<RegenerateResult>('regenerate', task, signal),
+    baseDiff: (task) => run<BaseDiff>('baseDiff', task, undefined),
+    relocate: (task, signal) => run<RelocateResult>('relocate', task, signal),
     stats: () => ({ size, busy: running, queued: waiting.length }),
     close: () => pool.destroy(),
   };

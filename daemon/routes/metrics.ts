@@ -24,6 +24,7 @@ export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void 
   gauge('btfd_cache_max_bytes', 'Cache size limit', () => stats().maxBytes);
   gauge('btfd_cache_hits_total', 'Modules the cache answered: restored, or found fresh (background rescans not counted)', () => stats().hits);
   gauge('btfd_cache_misses_total', 'Modules whose BTF pahole had to generate', () => stats().misses);
+  gauge('btfd_relocated_total', 'Modules whose BTF was relocated from another base instead of generated', () => stats().relocated);
   gauge('btfd_cache_saved_seconds_total', 'pahole time saved by cache hits', () => stats().savedMs / 1000);
   gauge('btfd_watched_trees', 'Trees the daemon watches', () => deps.watch.size);
   gauge('btfd_uptime_seconds', 'Seconds since the daemon started', () => ((deps.now ?? Date.now)() - deps.runtime.startedAtMs) / 1000);

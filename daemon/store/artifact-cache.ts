@@ -52,6 +52,6 @@ export interface ArtifactCache {
   put(key: string, blob: Buffer, meta: ActionMeta): Promise<string>;
   /** Drop a blob that must not be used, and every entry naming it. */
   discard(digest: string): Promise<void>;
-  /** Entries for the same module content, tool and flags on other bases, newest first. */
+  /** Entries for the same module content, tool and flags on other bases, most recently used first. */
   related(inputs: Omit<ActionInputs, 'base'>): Promise<RelatedAction[]>;
 }

@@ -26,6 +26,8 @@ export interface BaseSnapshots {
   pathOf(digest: string): string;
   /** True when the snapshot exists; marks it used. */
   has(digest: string): boolean;
+  /** True when the snapshot exists; touches nothing. */
+  exists(digest: string): boolean;
   /** Write bytes as the snapshot of their own digest (no-op when present); resolves with the digest. */
   put(bytes: Buffer): Promise<string>;
   /** Digests of existing snapshots, most recently used first. */
@@ -58,6 +60,7 @@ export function createBaseSnapshots(dir: string): BaseSnapshots {
   return {
     dir,
     pathOf,
+    exists: (digest) => fs.existsSync(pathOf(digest)),
     has(digest) {
       const file = pathOf(digest);
       if (!fs.existsSync(file)) return false;

@@ -1,11 +1,11 @@
 /**
- * Cache counters that outlive the process (`btfd cache stats`): hits, misses, the pahole time
- * hits saved, and blobs dropped as corrupt or missing. Kept in the database, so a daemon and a
+ * Cache counters that outlive the process (`btfd cache stats`): hits, misses, relocations, the
+ * pahole time hits and relocations saved, and blobs dropped as corrupt or missing. Kept in the database, so a daemon and a
  * `--no-daemon` CLI add to the same totals.
  */
 import type { Db, Guarded } from './database.js';
 
-export const COUNTER_NAMES = ['hits', 'misses', 'saved_ms', 'corrupt', 'missing'] as const;
+export const COUNTER_NAMES = ['hits', 'misses', 'relocated', 'saved_ms', 'corrupt', 'missing'] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 
 export interface Counters {

@@ -71,7 +71,7 @@ export function createLocalArtifactCache(db: Db, cas: Cas, counters: Counters, g
     ),
     related: db.prepare<[string, string, string], ActionRow & { key: string; base: string }>(
       `SELECT key, base, artifact_digest, outputs_digest, cost_ms FROM actions
-        WHERE module = ? AND tool = ? AND flags = ? AND outputs_digest IS NOT NULL ORDER BY created_ms DESC`,
+        WHERE module = ? AND tool = ? AND flags = ? AND outputs_digest IS NOT NULL ORDER BY last_used_ms DESC, created_ms DESC`,
     ),
     actionDelete: db.prepare<[string]>(`DELETE FROM actions WHERE key = ?`),
     actionsByDigestDelete: db.prepare<[string]>(`DELETE FROM actions WHERE artifact_digest = ?`),

@@ -42,9 +42,9 @@ export interface StoreOptions {
   readonly now?: () => number;
 }
 
-/** The share of lookups the cache answered; null before the first one. */
-function hitRate(hits: number, misses: number): number | null {
-  const lookups = hits + misses;
+/** The share of lookups the cache answered as it was (`others`: relocated or encoded); null before the first one. */
+function hitRate(hits: number, others: number): number | null {
+  const lookups = hits + others;
   return lookups === 0 ? null : hits / lookups;
 }
 
@@ -89,7 +89,7 @@ export function openStore(options: StoreOptions): Store {
       const totals = artifacts.totals();
       const c = counters.read();
       return {
-        ...totals, maxBytes, hits: c.hits, misses: c.misses, hitRate: hitRate(c.hits, c.misses),
+        ...totals, maxBytes, hits: c.hits, misses: c.misses, relocated: c.relocated, hitRate: hitRate(c.hits, c.relocated + c.misses),
         savedMs: c.saved_ms, files: statCache.count(), corrupt: c.corrupt, missing: c.missing,
       };
     },

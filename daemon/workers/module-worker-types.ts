@@ -4,6 +4,7 @@
  * Errors come back as data: a thrown error loses its class and `code` crossing the thread boundary.
  */
 import type { ErrorCode } from '../../shared/errors.js';
+import type { BaseDiff } from '../btf/base-diff.js';
 import type { FileStamp } from '../fs/file-stamp.js';
 
 /** A worker's answer: its value, or the coded error it met. */
@@ -60,3 +61,28 @@ export interface RegenerateResult {
   /** resolve_btfids' warnings (unresolved names). */
   readonly warnings: readonly string[];
 }
+
+export interface BaseDiffTask {
+  /** Snapshots (raw BTF) of the old base A and the new base B. */
+  readonly oldBase: string;
+  readonly newBase: string;
+}
+
+export interface RelocateTask {
+  readonly modulePath: string;
+  /** The module as it was planned (see RegenerateTask). */
+  readonly stamp: FileStamp;
+  readonly moduleDigest: string;
+  readonly racy: boolean;
+  readonly btfIds: BtfIdsHints;
+  /** The artifact made for this module on the old base: its blob file and digest. */
+  readonly artifact: { readonly blob: string; readonly digest: string };
+  readonly oldBase: string;
+  readonly newBase: string;
+  /** The two bases' diff (its typed arrays are shared, not copied). */
+  readonly diff: BaseDiff;
+}
+
+export type RelocateResult =
+  | { readonly ok: true; readonly sections: Record<string, Uint8Array> }
+  | { readonly ok: false; readonly reasons: readonly string[] };

@@ -1,7 +1,8 @@
 /**
  * piscina worker: the heavy per-module work, off the main thread so the daemon stays responsive.
  * `digest` hashes a module; `regenerate` runs pahole and resolves `.BTF_ids`, returning the
- * artifact's sections. Neither writes the module: installing is the main thread's, after the
+ * artifact's sections; `baseDiff` compares two bases; `relocate` rewrites a cached artifact onto
+ * a new base. Neither writes the module: installing is the main thread's, after the
  * cache write. The task and result types live in module-worker-types.ts.
  *
  * A regeneration's result is only returned when it was computed from the planned inputs: pahole
@@ -16,11 +17,16 @@ import { BtfdError, toBtfdError } from '../../shared/errors.js';
 import { digestModule, type ModuleDigest } from '../elf/elf-digest.js';
 import { readElfLayout, readSections } from '../elf/elf-file.js';
 import { installSections } from '../elf/elf-install.js';
+import { computeBaseDiff, type BaseDiff } from '../btf/base-diff.js';
+import { relocateSplitBtf, relocationTarget, type RelocationTarget } from '../btf/relocate.js';
 import { decodeArtifact, sha256 } from '../engine/artifact.js';
 import { formatCommand } from '../engine/pahole-argv.js';
+import { readModuleNames } from '../elf/elf-names.js';
 import { createBaseViews, moduleDigestOptions, resolveForArtifact, type ResolutionCandidate } from '../engine/module-btf-ids.js';
 import { sameStamp, stampOf } from '../fs/file-stamp.js';
-import type { BtfIdsHints, DigestResult, DigestTask, RegenerateResult, RegenerateTask, WorkerOutcome } from './module-worker-types.js';
+import type {
+  BaseDiffTask, BtfIdsHints, DigestResult, DigestTask, RegenerateResult, RegenerateTask, RelocateResult, RelocateTask, WorkerOutcome,
+} from './module-worker-types.js';
 
 /** Where the command quoted in a pahole failure writes its detached BTF. */
 const REPRODUCE_OUTPUT = '/tmp/btfd-reproduce.btf';
@@ -140,8 +146,11 @@ async function encodeBtf(task: RegenerateTask, input: string, workDir: string): 
   return { sections, exit, ms };
 }
 
+/** What a task says of the module it was planned for. */
+type PlannedModule = Pick<RegenerateTask, 'modulePath' | 'stamp' | 'moduleDigest'>;
+
 /** Throw MODULE_CHANGED unless the module is still the file that was planned. */
-async function checkStillPlanned(task: RegenerateTask, when: string): Promise<void> {
+async function checkStillPlanned(task: PlannedModule, when: string): Promise<void> {
   const now = await stat(task.modulePath, { bigint: true }).catch((err: unknown) => {
     throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} disappeared ${when}`, { cause: err });
   });
@@ -149,7 +158,7 @@ async function checkStillPlanned(task: RegenerateTask, when: string): Promise<vo
 }
 
 /** Throw MODULE_CHANGED unless the module's digest is still the planned one. */
-function checkDigest(task: RegenerateTask, read: ModuleDigest, when: string): void {
+function checkDigest(task: PlannedModule, read: ModuleDigest, when: string): void {
   if (read.digest !== task.moduleDigest) throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} changed ${when}`);
 }
 
@@ -191,4 +200,54 @@ async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult>
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** Relocation targets (both bases parsed, B indexed) per pair of base snapshots, per thread. */
+const relocationTargets = new Map<string, Promise<RelocationTarget>>();
+const RELOCATION_TARGETS_KEPT = 2;
+
+function relocationTargetFor(task: RelocateTask): Promise<RelocationTarget> {
+  const key = `${task.oldBase}\0${task.newBase}`;
+  let target = relocationTargets.get(key);
+  if (!target) {
+    target = (async () => relocationTarget((await baseViews.load(task.oldBase)).btf, (await baseViews.load(task.newBase)).btf, task.diff))();
+    target.catch(() => relocationTargets.delete(key));
+    relocationTargets.set(key, target);
+    while (relocationTargets.size > RELOCATION_TARGETS_KEPT) relocationTargets.delete(relocationTargets.keys().next().value!);
+  }
+  return target;
+}
+
+/** Compare two bases, once per pair (see daemon/btf/base-diff.ts). */
+export function baseDiff(task: BaseDiffTask): Promise<WorkerOutcome<BaseDiff>> {
+  return outcome(async () => computeBaseDiff((await baseViews.load(task.oldBase)).btf, (await baseViews.load(task.newBase)).btf));
+}
+
+/**
+ * Relocate the module's artifact from the old base onto the new one, or say why it cannot be
+ * done exactly; `.BTF_ids` is resolved anew for the relocated `.BTF`.
+ */
+export function relocate(task: RelocateTask): Promise<WorkerOutcome<RelocateResult>> {
+  return outcome(async (): Promise<RelocateResult> => {
+    await checkStillPlanned(task, 'since it was planned');
+    const blob = await readFile(task.artifact.blob).catch(() => null);
+    if (blob === null || sha256(blob) !== task.artifact.digest) return { ok: false, reasons: ['the cached artifact on the old base is gone or corrupt'] };
+    const artifact = decodeArtifact(blob);
+    if (artifact.sections.has('.BTF.base')) return { ok: false, reasons: ['a distilled base (.BTF.base) is not relocated yet'] };
+    const target = await relocationTargetFor(task);
+    const relocated = await relocateSplitBtf(artifact.sections.get('.BTF')!, target, () => readModuleNames(task.modulePath, { dwarf: target.diff.witnesses.length > 0 }));
+    if (!relocated.ok) return relocated;
+    const sections = new Map([['.BTF', relocated.btf]]);
+    if (artifact.sections.has('.BTF_ids')) {
+      const read = await moduleDigest(task.modulePath, task.btfIds);
+      checkDigest(task, read, 'since it was planned');
+      if (read.btfIds && read.btfIdsPristine) {
+        sections.set('.BTF_ids', (await resolveForArtifact(read.btfIds, read.btfIdsPristine, sections, () => baseViews.load(task.newBase))).bytes);
+      }
+    } else if (task.racy) {
+      checkDigest(task, await moduleDigest(task.modulePath, task.btfIds), 'while it was relocated');
+    }
+    await checkStillPlanned(task, 'while it was relocated');
+    return { ok: true, sections: Object.fromEntries(sections) };
+  });
 }

@@ -27,6 +27,7 @@ export const BuildRequestSchema = Type.Object({
   paholeFlags: Type.Optional(Type.String()),
   pahole: Type.Optional(PaholeName),
   modules: Type.Optional(Type.Array(AbsolutePath)),
+  relocate: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 
 /** Which pahole a build ran: the binary's real path and its `--version`. */
@@ -114,6 +115,7 @@ export const CacheStatsSchema = Type.Object({
   maxBytes: Type.Integer(),
   hits: Type.Integer(),
   misses: Type.Integer(),
+  relocated: Type.Integer(),
   hitRate: Type.Union([Type.Number(), Type.Null()]),
   savedMs: Type.Number(),
   files: Type.Integer(),

@@ -7,12 +7,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { createFixtureKernel } from '../fixtures/fixture-kernel.js';
-import { runCli } from '../helpers/cli-harness.js';
+import { cliHome, runCli } from '../helpers/cli-harness.js';
 import { tempDir } from '../helpers/engine-harness.js';
 
 test('btfd build --no-daemon --json, explain, and cache stats|verify|gc|clear', async (t) => {
   const dir = tempDir(t);
-  const env = { BTFD_HOME: path.join(dir, 'home') };
+  const { env } = cliHome(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
   const n = kernel.modules.length;
 
@@ -24,7 +24,7 @@ test('btfd build --no-daemon --json, explain, and cache stats|verify|gc|clear', 
 
   const text = await runCli(['build', kernel.dir, '--no-daemon'], env);
   assert.equal(text.code, 0);
-  assert.match(text.stdout, new RegExp(`^${n} modules in [0-9.]+s: ${n} fresh, 0 restored, 0 regenerated, 0 failed`));
+  assert.match(text.stdout, new RegExp(`^${n} modules in [0-9.]+s: ${n} fresh, 0 restored, 0 relocated, 0 regenerated, 0 failed`));
 
   const explain = await runCli(['explain', kernel.modules[0]!, '--json', '--no-daemon'], env);
   assert.equal(explain.code, 0, explain.stderr);
@@ -51,7 +51,7 @@ test('btfd build --no-daemon --json, explain, and cache stats|verify|gc|clear', 
 
 test('btfd build exits 1 when a module fails and 2 when it cannot run, with codes and next steps', async (t) => {
   const dir = tempDir(t);
-  const env = { BTFD_HOME: path.join(dir, 'home') };
+  const { env } = cliHome(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
   const broken = path.join(kernel.dir, 'broken.ko');
   await writeFile(broken, (await readFile(kernel.modules[0]!)).subarray(0, 100));

@@ -6,12 +6,12 @@ import { access, constants, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { createFixtureKernel } from '../fixtures/fixture-kernel.js';
-import { runCli } from '../helpers/cli-harness.js';
+import { cliHome, runCli } from '../helpers/cli-harness.js';
 import { tempDir } from '../helpers/engine-harness.js';
 
 test('btfd kbuild checks the tree and prints the make line with the shim', async (t) => {
   const dir = tempDir(t);
-  const env = { BTFD_HOME: path.join(dir, 'home') };
+  const { env } = cliHome(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
   await writeFile(path.join(kernel.dir, 'Makefile'), '# kernel Makefile stand-in\n');
   await writeFile(path.join(kernel.dir, '.config'), 'CONFIG_DEBUG_INFO_BTF=y\nCONFIG_DEBUG_INFO_BTF_MODULES=y\n');

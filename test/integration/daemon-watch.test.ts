@@ -1,7 +1,8 @@
 /**
  * Watch mode through the real daemon, driven by the real CLI, observed through the real SSE
- * stream and /metrics: all-fresh, restore after a relink, nothing on `touch vmlinux`, everything
- * on a base type change, and a SIGKILLed daemon replaced with its state intact.
+ * stream and /metrics: all-fresh, restore after a relink, nothing on `touch vmlinux`, every module
+ * relocated or regenerated on a base type change, and a SIGKILLed daemon replaced with its state
+ * intact.
  */
 import assert from 'node:assert/strict';
 import { copyFile, mkdtemp, rm, stat, utimes } from 'node:fs/promises';
@@ -123,17 +124,20 @@ test('the daemon keeps a watched tree current and survives SIGKILL with its stat
   assert.equal(sse.events.filter((e) => e.type === 'build-started').length, buildsBefore, 'touch vmlinux started no build');
   assert.deepEqual(await Promise.all(kernel.modules.map(async (m) => (await stat(m)).mtimeMs)), mtimes, 'touch vmlinux wrote nothing');
 
-  // A base type change regenerates every module of the tree.
+  // A base type change rebuilds every module of the tree: relocated where no type it uses
+  // changed, regenerated where one did.
   const seen = sse.events.length;
   await writeVmlinuxVariant(kernel, 'typechange');
-  const regenerated = await waitFor('type change', () => builds(sse.events.slice(seen)).find((r) => r.regenerated === n), 20_000);
-  assert.equal(regenerated.failed, 0);
+  const rebuilt = await waitFor('type change', () => builds(sse.events.slice(seen)).find((r) => r.relocated! + r.regenerated! === n), 20_000);
+  assert.equal(rebuilt.failed, 0);
+  assert.ok(rebuilt.relocated! > 0 && rebuilt.regenerated! > 0, JSON.stringify(rebuilt));
   assert.ok(sse.events.slice(seen).some((e) => e.type === 'base-changed'));
 
   const metrics = await get(config.socketPath, '/metrics');
   assert.match(metrics, /^btfd_watched_trees 1$/m);
   assert.match(metrics, /^btfd_cache_entries \d+$/m);
   assert.match(metrics, /^btfd_modules\{outcome="regenerated"\} \d+$/m);
+  assert.match(metrics, /^btfd_modules\{outcome="relocated"\} [1-9]\d*$/m);
 
   // SIGKILL: the next client call starts a new daemon; registrations and cache are intact.
   sse.close();

@@ -2,13 +2,14 @@
  * The engine end to end on the fixture kernel, with the real pahole, store and worker pool.
  */
 import assert from 'node:assert/strict';
-import { chmod, copyFile, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { decodeArtifact } from '../../daemon/engine/artifact.js';
 import { moduleDigestOptions } from '../../daemon/engine/module-btf-ids.js';
 import { digestModule } from '../../daemon/elf/elf-digest.js';
 import { readElfLayout, readSections } from '../../daemon/elf/elf-file.js';
+import { SCENARIOS } from '../demo/demo-scenarios.js';
 import { changeModule, createFixtureKernel, writeVmlinuxVariant } from '../fixtures/fixture-kernel.js';
 import { bpftoolPath, dumpSection, execFileAsync, tempDir, testEngine } from '../helpers/engine-harness.js';
 
@@ -92,31 +93,18 @@ test('restore patches the cached artifact in and leaves every other section byte
 test('the demo scenarios give exactly the expected counts', async (t) => {
   const dir = tempDir(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
-  const n = kernel.modules.length;
   const { engine } = testEngine(t);
-  const counts = async () => {
-    const r = await engine.build({ dir: kernel.dir });
-    assert.deepEqual(r.failures, []);
-    return { fresh: r.fresh, restored: r.restored, regenerated: r.regenerated };
-  };
-  assert.deepEqual(await counts(), { fresh: 0, restored: 0, regenerated: n });
-  assert.deepEqual(await counts(), { fresh: n, restored: 0, regenerated: 0 });
-
-  const mtimes = await Promise.all(kernel.modules.map(async (m) => (await stat(m)).mtimeMs));
-  const now = new Date(Date.now() + 5000);
-  await utimes(kernel.vmlinux, now, now);
-  assert.deepEqual(await counts(), { fresh: n, restored: 0, regenerated: 0 });
-  await writeVmlinuxVariant(kernel, 'relinked');
-  assert.deepEqual(await counts(), { fresh: n, restored: 0, regenerated: 0 });
-  const after = await Promise.all(kernel.modules.map(async (m) => (await stat(m)).mtimeMs));
-  assert.deepEqual(after, mtimes, 'fresh modules are not touched, not even their mtime');
-
-  await writeVmlinuxVariant(kernel, 'typechange');
-  assert.deepEqual(await counts(), { fresh: 0, restored: 0, regenerated: n });
-  await writeVmlinuxVariant(kernel, 'base');
-  assert.deepEqual(await counts(), { fresh: 0, restored: n, regenerated: 0 });
-  await changeModule(kernel, path.basename(kernel.modules[1]!, '.ko'));
-  assert.deepEqual(await counts(), { fresh: n - 1, restored: 0, regenerated: 1 });
+  const mtimes = () => Promise.all(kernel.modules.map(async (m) => (await stat(m)).mtimeMs));
+  for (const scenario of SCENARIOS) {
+    await scenario.change(kernel);
+    const before = await mtimes();
+    const report = await engine.build({ dir: kernel.dir });
+    assert.deepEqual(report.failures, [], scenario.name);
+    const expected = scenario.expect(kernel.modules.length);
+    const counts = Object.fromEntries(Object.keys(expected).map((k) => [k, report[k as keyof typeof expected]]));
+    assert.deepEqual(counts, expected, scenario.name);
+    if (expected.fresh === kernel.modules.length) assert.deepEqual(await mtimes(), before, `${scenario.name}: fresh modules are not touched, not even their mtime`);
+  }
 });
 
 test('a corrupted cache blob is a miss: dropped, regenerated, and the module still ends right', async (t) => {
@@ -138,7 +126,7 @@ test('a corrupted cache blob is a miss: dropped, regenerated, and the module sti
   await copyFile(pristine.modules[0]!, module);
   const report = await engine.build({ dir: kernel.dir, modules: [module] });
   assert.equal(report.regenerated, 1, JSON.stringify(report.results));
-  assert.equal(report.results[0]!.reason, 'cache entry was unusable');
+  assert.equal(report.results[0]!.reason, 'cache entry was unusable; regenerated (output sections missing or altered)');
   // btfd runs pahole without -j, so its output is reproducible: the same bytes again.
   assert.deepEqual((await readSections(module, ['.BTF'])).get('.BTF'), good.get('.BTF'));
 });
@@ -209,7 +197,7 @@ test('explain names the input that changed since the last build', async (t) => {
   // explain changes nothing: no base snapshot of the new vmlinux, no module record.
   const before = { bases: store.bases.list(), records: store.modules.list() };
   const second = await engine.explain(module);
-  assert.equal(second.verdict, 'regenerate');
+  assert.equal(second.verdict, 'relocate', 'its artifact on the old base is cached');
   const changed = second.inputs.filter((input) => input.previous !== undefined).map((input) => input.name);
   assert.deepEqual(changed, ['base']);
   assert.match(second.reason, /base BTF changed/);

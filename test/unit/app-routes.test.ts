@@ -20,12 +20,14 @@ import { resolveConfig, type Config } from '../../shared/config.js';
 import { BtfdError, ERROR_CATALOG } from '../../shared/errors.js';
 import { DAEMON_VERSION, PROTOCOL_VERSION } from '../../shared/version.js';
 
-const STATS: CacheStats = { entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30, hits: 5, misses: 2, hitRate: 5 / 7, savedMs: 1200, files: 7, corrupt: 0, missing: 1 };
+const STATS: CacheStats = {
+  entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30, hits: 5, misses: 2, relocated: 0, hitRate: 5 / 7, savedMs: 1200, files: 7, corrupt: 0, missing: 1,
+};
 
 function report(request: BuildRequest, results: ModuleResult[]): BuildReport {
   return {
     dir: request.dir, base: `${request.dir}/vmlinux`, flags: '-j', pahole: { path: '/usr/bin/pahole', version: 'v1.24' }, modules: results.length,
-    fresh: results.filter((r) => r.outcome === 'fresh').length, restored: 0, regenerated: 0,
+    fresh: results.filter((r) => r.outcome === 'fresh').length, restored: 0, relocated: 0, regenerated: 0,
     failed: results.filter((r) => r.outcome === 'failed').length, seconds: 0.5,
     failures: results.filter((r) => r.outcome === 'failed'), results,
   };
@@ -40,7 +42,7 @@ function fakeEngine(overrides: Partial<Engine> = {}): Engine & { calls: string[]
       const onEvent = options?.onEvent;
       calls.push(`build ${request.dir}`);
       const result: ModuleResult = { path: `${request.dir}/a.ko`, outcome: 'fresh', reason: 'unchanged', ms: 1 };
-      onEvent?.({ type: 'planned', total: 1, fresh: 1, restore: 0, regenerate: 0 });
+      onEvent?.({ type: 'planned', total: 1, fresh: 1, restore: 0, relocate: 0, regenerate: 0 });
       onEvent?.({ type: 'module', result, done: 1, total: 1 });
       return report(request, [result]);
     },
@@ -229,7 +231,7 @@ test('POST /v1/build with Accept: application/x-ndjson streams events, then the 
     async build(request, options) {
       const onEvent = options?.onEvent;
       const results: ModuleResult[] = [];
-      onEvent?.({ type: 'planned', total: 3, fresh: 0, restore: 1, regenerate: 2 });
+      onEvent?.({ type: 'planned', total: 3, fresh: 0, restore: 1, relocate: 0, regenerate: 2 });
       for (let i = 0; i < 3; i += 1) {
         // Real builds emit from later ticks; the stream must carry those too.
         await new Promise((resolve) => setImmediate(resolve));
@@ -248,7 +250,7 @@ test('POST /v1/build with Accept: application/x-ndjson streams events, then the 
   assert.match(String(res.headers['content-type']), /^application\/x-ndjson/);
   const lines = ndjsonLines(res.body);
   assert.equal(lines.length, 5);
-  assert.deepEqual(lines[0], { type: 'planned', total: 3, fresh: 0, restore: 1, regenerate: 2 });
+  assert.deepEqual(lines[0], { type: 'planned', total: 3, fresh: 0, restore: 1, relocate: 0, regenerate: 2 });
   assert.deepEqual(lines.slice(1, 4), events);
   assert.equal(lines[4]?.['type'], 'report');
   assert.equal((lines[4]?.['report'] as BuildReport).modules, 3);
@@ -263,7 +265,7 @@ test('a streamed build failing before its first event gets an HTTP error; after 
   const late = harness(t, fakeEngine({
     async build(_request, options) {
       const onEvent = options?.onEvent;
-      onEvent?.({ type: 'planned', total: 2, fresh: 0, restore: 0, regenerate: 2 });
+      onEvent?.({ type: 'planned', total: 2, fresh: 0, restore: 0, relocate: 0, regenerate: 2 });
       await new Promise((resolve) => setImmediate(resolve));
       throw new BtfdError('BTFD_ERR_CACHE_UNAVAILABLE', 'disk gone');
     },

@@ -5,7 +5,7 @@ import { formatProgressLine, type ProgressState } from '../../client/build-progr
 
 const STATE: ProgressState = {
   done: 123, total: 1121,
-  counts: { fresh: 100, restored: 3, regenerated: 19, failed: 1 },
+  counts: { fresh: 100, restored: 3, relocated: 0, regenerated: 19, failed: 1 },
   etaSeconds: 95, current: 'nf_conntrack_netlink.ko',
 };
 

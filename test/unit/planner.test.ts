@@ -12,6 +12,7 @@ const PLAN: PlanInputs = {
   key: 'k'.repeat(64),
   outputsDigest: null,
   cached: null,
+  related: null,
   previous: null,
 };
 const CACHED = { artifactDigest: 'a'.repeat(64), outputsDigest: 'o'.repeat(64), costMs: 300 };
@@ -23,6 +24,14 @@ test('fresh only when the module holds exactly the cached artifact', () => {
   assert.equal(decide({ ...PLAN, cached: CACHED, outputsDigest: null }).action, 'restore');
   // Matching outputs without a cache entry prove nothing: the key was never stored.
   assert.equal(decide({ ...PLAN, outputsDigest: CACHED.outputsDigest }).action, 'regenerate');
+});
+
+test('relocate only on a miss with this module cached on another base', () => {
+  const related = { ...CACHED, key: 'r'.repeat(64), base: 'b0'.repeat(32) };
+  const plan = decide({ ...PLAN, related, previous: previous({ ...INPUTS, base: 'b0' }) });
+  assert.equal(plan.action, 'relocate');
+  assert.equal(plan.reason, `not cached (base BTF changed); cached on base ${'b0'.repeat(6)}`);
+  assert.equal(decide({ ...PLAN, related, cached: CACHED }).action, 'restore', 'the key itself wins');
 });
 
 test('the reason names what changed since the last build', () => {

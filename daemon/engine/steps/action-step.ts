@@ -15,12 +15,18 @@ export interface StoredArtifact {
   readonly outputsDigest: string;
 }
 
+/** What a step did: the artifact (with a word on how, for the module's record), or why not. */
+export type StepResult =
+  | { readonly stored: StoredArtifact; readonly note?: string }
+  | { readonly declined: string };
+
 export interface ActionStep {
   /**
-   * The plan's artifact, or null when this step cannot produce it (a cache entry gone or unusable).
-   * May throw BTFD_ERR_MODULE_CHANGED: the module is not the one planned, re-plan.
+   * The plan's artifact, or why this step cannot produce it (a cache entry gone or unusable, a
+   * relocation that would not be exact); the executor then regenerates. May throw
+   * BTFD_ERR_MODULE_CHANGED: the module is not the one planned, re-plan.
    */
-  run(ctx: TreeContext, plan: ModulePlan): Promise<StoredArtifact | null>;
+  run(ctx: TreeContext, plan: ModulePlan): Promise<StepResult>;
 }
 
 /** One step per action that produces an artifact; the table in shared/module-actions.ts lists them. */

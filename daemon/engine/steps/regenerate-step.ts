@@ -36,8 +36,8 @@ function toBuffers(record: Record<string, Uint8Array>): Map<string, Buffer> {
 export function createRegenerateStep(options: RegenerateStepOptions): ActionStep {
   const flight = createSingleFlight<StoredArtifact>();
   return {
-    run: (ctx, plan) =>
-      flight.run(plan.key, async () => {
+    run: async (ctx, plan) => ({
+      stored: await flight.run(plan.key, async () => {
         const task: RegenerateTask = {
           modulePath: plan.path,
           stamp: plan.stamp,
@@ -60,5 +60,6 @@ export function createRegenerateStep(options: RegenerateStepOptions): ActionStep
         options.counters.add('misses');
         return { artifact, outputsDigest };
       }),
+    }),
   };
 }

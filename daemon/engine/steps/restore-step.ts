@@ -11,7 +11,7 @@ import { checkSplitFitsBase } from '../../btf/split-check.js';
 import type { ArtifactCache } from '../../store/artifact-cache.js';
 import { decodeArtifact, sameInputs, sectionsDigest } from '../artifact.js';
 import type { BaseView } from '../module-btf-ids.js';
-import type { ActionStep, StoredArtifact } from './action-step.js';
+import type { ActionStep, StepResult } from './action-step.js';
 
 export interface RestoreStepOptions {
   readonly cache: ArtifactCache;
@@ -23,12 +23,12 @@ export interface RestoreStepOptions {
 export function createRestoreStep(options: RestoreStepOptions): ActionStep {
   const { cache, log } = options;
   return {
-    async run(ctx, plan): Promise<StoredArtifact | null> {
-      if (!plan.cached) return null;
+    async run(ctx, plan): Promise<StepResult> {
+      if (!plan.cached) return { declined: 'no cache entry' };
       const blob = await cache.read(plan.cached.artifactDigest);
       if (!blob) {
         log.warn({ module: plan.path, digest: plan.cached.artifactDigest }, 'cache blob missing or corrupt; regenerating');
-        return null;
+        return { declined: 'cache entry was unusable' };
       }
       try {
         const artifact = decodeArtifact(blob);
@@ -39,11 +39,11 @@ export function createRestoreStep(options: RestoreStepOptions): ActionStep {
         const distilled = artifact.sections.get('.BTF.base');
         const base = distilled ? parseBtf(distilled, null, 'artifact .BTF.base') : (await options.baseView(ctx.baseSnapshot)).btf;
         checkSplitFitsBase(artifact.sections.get('.BTF')!, base, 'the cached .BTF');
-        return { artifact, outputsDigest: outputs };
+        return { stored: { artifact, outputsDigest: outputs } };
       } catch (err) {
         log.error({ module: plan.path, digest: plan.cached.artifactDigest, key: plan.key, err }, 'cache entry unusable; discarded, not installed');
         await cache.discard(plan.cached.artifactDigest);
-        return null;
+        return { declined: 'cache entry was unusable' };
       }
     },
   };
