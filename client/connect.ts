@@ -6,24 +6,29 @@
  * until it answers (bounded) → release the lock. A spawned daemon that exits with code 3 lost
  * the race to another daemon, which is fine: polling finds the winner.
  *
- * Handshake: the daemon's protocol version, daemon version and config hash must equal this
- * client's. When one differs, the client asks the old daemon to stop, waits for its process to
- * end (it releases its lock last), starts a new one, and says why in `notes`; after a bounded
- * number of restarts it gives up with BTFD_ERR_DAEMON_VERSION_MISMATCH.
+ * Handshake: the daemon's protocol version, daemon version and cache dir (its real path) must
+ * equal this client's: those make the daemon another program or another cache. Everything a build
+ * depends on (pahole, flags, base) travels with each request instead, and process settings such
+ * as the pool size only earn a note, so a command's own settings never stop a shared daemon.
+ * When the identity differs, the client first has the new daemon check its settings
+ * (`main.js --check`: dirs, pahole), then asks the old daemon to stop, waits for its process to end
+ * (it releases its lock last), starts a new one, and says why in `notes`; after a bounded number of
+ * restarts it gives up with BTFD_ERR_DAEMON_VERSION_MISMATCH.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { configHash, configToDaemonArgs, configToDaemonEnv, type Config } from '../shared/config.js';
-import { BtfdError } from '../shared/errors.js';
+import { configToDaemonArgs, configToDaemonEnv, describeRemote, type Config } from '../shared/config.js';
+import { BtfdError, isErrorCode } from '../shared/errors.js';
 import { ensurePrivateDir, SPAWN_LOCK_FILE_NAME } from '../shared/paths.js';
 import { DAEMON_EXIT_CODES } from '../shared/protocol/daemon-exit.js';
 import type { HelloResponse } from '../shared/protocol/hello.js';
 import { DAEMON_VERSION, PROTOCOL_VERSION } from '../shared/version.js';
 import { createDaemonClient, isNotRunning, requestHello, type DaemonClient } from './daemon-client.js';
-import { acquireSpawnLock, pidAlive } from './spawn-lock.js';
+// node:child_process and the spawn lock load only when a daemon is started or stopped (CLI start cost).
+const spawnLock = () => import('./spawn-lock.js');
+const childProcess = () => import('node:child_process');
 
 export { isNotRunning, type DaemonClient } from './daemon-client.js';
 
@@ -41,7 +46,8 @@ const LOG_TAIL_LINES = 5;
 export interface DaemonIdentity {
   readonly protocolVersion: number;
   readonly daemonVersion: string;
-  readonly configHash: string;
+  /** The cache dir's real path. */
+  readonly cacheDir: string;
 }
 
 export interface ConnectOptions {
@@ -58,12 +64,21 @@ export interface ConnectOptions {
   readonly expect?: Partial<DaemonIdentity>;
 }
 
+/** A dir's real path when it exists (one cache named two ways is one cache), else the path. */
+function realDir(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return dir;
+  }
+}
+
 /** The identity this client's build and config expect. */
 export function expectedIdentity(config: Config, override: Partial<DaemonIdentity> = {}): DaemonIdentity {
   return {
     protocolVersion: override.protocolVersion ?? PROTOCOL_VERSION,
     daemonVersion: override.daemonVersion ?? DAEMON_VERSION,
-    configHash: override.configHash ?? configHash(config),
+    cacheDir: override.cacheDir ?? realDir(config.cacheDir),
   };
 }
 
@@ -76,10 +91,30 @@ export function describeMismatch(hello: HelloResponse, expected: DaemonIdentity)
   if (hello.daemonVersion !== expected.daemonVersion) {
     reasons.push(`daemon version ${hello.daemonVersion}, this client is ${expected.daemonVersion}`);
   }
-  if (hello.configHash !== expected.configHash) {
-    reasons.push('its configuration (cache dir, pahole, workers or cache size) differs from this client\'s');
+  if (hello.cacheDir !== expected.cacheDir) {
+    reasons.push(`its cache dir is ${hello.cacheDir}, this client's is ${expected.cacheDir}`);
   }
   return reasons.length === 0 ? null : reasons.join('; ');
+}
+
+/**
+ * Notes for the process settings this client's user set and the running daemon does not have:
+ * they take effect when a daemon starts with them, and are no reason to stop this one.
+ */
+export function settingNotes(hello: HelloResponse, config: Config): string[] {
+  const notes: string[] = [];
+  const differs = (name: 'workers' | 'maxCacheBytes', option: string, shown: (value: number) => string): void => {
+    if (config.explicit.includes(name) && hello[name] !== config[name]) {
+      notes.push(`the running daemon (pid ${hello.pid}) has ${option} ${shown(hello[name])}; ${shown(config[name])} applies to a daemon started with it (\`btfd stop\`, then \`btfd start\`)`);
+    }
+  };
+  differs('workers', 'workers', String);
+  differs('maxCacheBytes', 'a cache size limit of', (bytes) => `${bytes} bytes`);
+  const remote = describeRemote(config.remote);
+  if (config.explicit.some((name) => name.startsWith('remote')) && hello.remote !== remote) {
+    notes.push(`the running daemon (pid ${hello.pid}) has remote cache ${hello.remote ?? 'off'}; ${remote ?? 'off'} applies to a daemon started with it (\`btfd stop\`, then \`btfd start\`)`);
+  }
+  return notes;
 }
 
 /** hello, or null when no daemon listens (or the one there is shutting down). */
@@ -113,6 +148,7 @@ export function logTail(logPath: string): string {
  * Resolves false on timeout.
  */
 export async function waitForExit(pid: number, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<boolean> {
+  const { pidAlive } = await spawnLock();
   const deadline = Date.now() + timeoutMs;
   while (pidAlive(pid)) {
     if (Date.now() >= deadline) return false;
@@ -124,7 +160,7 @@ export async function waitForExit(pid: number, timeoutMs = DEFAULT_STOP_TIMEOUT_
 /** Ask the daemon behind `socketPath` (process `pid`) to stop and wait for it to exit. */
 export async function stopDaemonAndWait(socketPath: string, pid: number, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<boolean> {
   try {
-    await createDaemonClient(socketPath, { protocolVersion: 0, daemonVersion: '', configHash: '', pid }).stop();
+    await createDaemonClient(socketPath, { protocolVersion: 0, daemonVersion: '', cacheDir: '', workers: 0, maxCacheBytes: 0, pahole: '', remote: null, pid }).stop();
   } catch (err) {
     // Already gone or already stopping: either way, wait for the process.
     const stopping = err instanceof BtfdError && (err.code === 'BTFD_ERR_DAEMON_SHUTTING_DOWN' || isNotRunning(err));
@@ -134,7 +170,8 @@ export async function stopDaemonAndWait(socketPath: string, pid: number, timeout
 }
 
 /** Spawn one daemon process, detached, output appended to the log. */
-function spawnDaemon(config: Config, options: ConnectOptions): { exited: () => number | null; dispose: () => void } {
+async function spawnDaemon(config: Config, options: ConnectOptions): Promise<{ exited: () => number | null; dispose: () => void }> {
+  const { spawn } = await childProcess();
   const logFd = fs.openSync(config.logPath, 'a', 0o600);
   let exitCode: number | null = null;
   try {
@@ -163,6 +200,7 @@ async function startDaemon(config: Config, options: ConnectOptions): Promise<Hel
   const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const deadlineMs = Date.now() + timeoutMs;
   const seen: { hello: HelloResponse | null } = { hello: null };
+  const { acquireSpawnLock } = await spawnLock();
   const lock = await acquireSpawnLock(path.join(config.runtimeDir, SPAWN_LOCK_FILE_NAME), {
     deadlineMs,
     // Longer than any start we wait for: a lock this old belongs to a client that hung.
@@ -180,7 +218,7 @@ async function startDaemon(config: Config, options: ConnectOptions): Promise<Hel
   try {
     const already = await helloOrNull(config.socketPath);
     if (already !== null) return already;
-    const child = spawnDaemon(config, options);
+    const child = await spawnDaemon(config, options);
     try {
       for (;;) {
         const hello = await helloOrNull(config.socketPath);
@@ -189,6 +227,9 @@ async function startDaemon(config: Config, options: ConnectOptions): Promise<Hel
         // ALREADY_RUNNING: another daemon won the home's lock; keep polling for it.
         if (code !== null && code !== DAEMON_EXIT_CODES.ALREADY_RUNNING) {
           const tail = logTail(config.logPath);
+          // A daemon refusing its settings (a pahole that is not pahole…) says which: that code.
+          const refused = code === DAEMON_EXIT_CODES.CONFIG_INVALID ? refusedSettings(tail) : null;
+          if (refused) throw refused;
           throw new BtfdError('BTFD_ERR_DAEMON_START_FAILED',
             `the daemon exited with code ${code} while starting${tail === '' ? '' : `; last log lines:\n${tail}`}`);
         }
@@ -203,6 +244,42 @@ async function startDaemon(config: Config, options: ConnectOptions): Promise<Hel
   } finally {
     lock.release();
   }
+}
+
+/**
+ * The settings error a daemon that refused to start printed (`btfd daemon: CODE: message`, the
+ * last such line of `output`), as a BtfdError with that code; null when there is none.
+ */
+export function refusedSettings(output: string): BtfdError | null {
+  const matches = [...output.matchAll(/^btfd daemon: (BTFD_ERR_[A-Z_]+): (.*)$/gm)];
+  const last = matches.at(-1);
+  const code = last?.[1];
+  return last && code !== undefined && isErrorCode(code) ? new BtfdError(code, last[2] ?? '') : null;
+}
+
+function checkFailure(stderr: string, exitCode: number | null): BtfdError {
+  return refusedSettings(stderr)
+    ?? new BtfdError('BTFD_ERR_DAEMON_START_FAILED', `checking the new daemon's settings failed (exit ${exitCode}): ${stderr.trim().slice(0, 500)}`);
+}
+
+/**
+ * Have this client's daemon program check `config` (private dirs, its default pahole) without
+ * starting: run before a running daemon is stopped for another, so that a setting the new one
+ * would refuse never leaves the home without a daemon.
+ * @throws BtfdError the code the new daemon would have failed with
+ */
+export async function checkDaemonSettings(config: Config, options: Pick<ConnectOptions, 'daemonEntry' | 'env'> = {}): Promise<void> {
+  const { spawn } = await childProcess();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [options.daemonEntry ?? defaultDaemonEntry(), ...configToDaemonArgs(config), '--check'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...(options.env ?? process.env), ...configToDaemonEnv(config) },
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.once('error', (err) => reject(new BtfdError('BTFD_ERR_DAEMON_START_FAILED', `cannot run ${process.execPath}: ${err.message}`, { cause: err })));
+    child.once('close', (code) => (code === 0 ? resolve() : reject(checkFailure(stderr, code))));
+  });
 }
 
 /**
@@ -224,12 +301,14 @@ export async function connectDaemon(config: Config, options: ConnectOptions): Pr
     let hello = options.autostart ? await helloOrNull(config.socketPath) : await requestHello(config.socketPath);
     hello ??= await startDaemon(config, options);
     const mismatch = describeMismatch(hello, expected);
-    if (mismatch === null) return createDaemonClient(config.socketPath, hello, { notes });
+    if (mismatch === null) return createDaemonClient(config.socketPath, hello, { notes: [...notes, ...settingNotes(hello, config)] });
     if (!options.autostart) return createDaemonClient(config.socketPath, hello, { notes, mismatch });
     if (restarts >= maxRestarts) {
       throw new BtfdError('BTFD_ERR_DAEMON_VERSION_MISMATCH',
         `the daemon (pid ${hello.pid}) still differs after ${restarts} restart(s): ${mismatch}`);
     }
+    // Nothing stops a working daemon before its successor is known to accept these settings.
+    await checkDaemonSettings(config, options);
     notes.push(`restarting the btfd daemon (pid ${hello.pid}): ${mismatch}`);
     const exited = await stopDaemonAndWait(config.socketPath, hello.pid, options.stopTimeoutMs);
     if (!exited) {

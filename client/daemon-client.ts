@@ -7,22 +7,26 @@
  * One connection per request (no keep-alive agent): a unix connect costs microseconds, and an
  * idle pooled socket would keep the CLI's event loop alive and the daemon's drain waiting.
  */
-import { TREES_ROUTE, UNWATCH_ROUTE, WATCH_ROUTE, type TreesResponse, type TreeStatus, type UnwatchResponse, type WatchBody } from '../shared/protocol/watch.js';
 import http from 'node:http';
 import type { BuildEvent, BuildReport, BuildRequest, Explanation } from '../shared/build-types.js';
 import { BtfdError, isErrorCode } from '../shared/errors.js';
-import { BUILD_ROUTE, NDJSON_CONTENT_TYPE, type BuildStreamLine } from '../shared/protocol/build.js';
-import { CACHE_CLEAR_ROUTE, type CacheClearResponse } from '../shared/protocol/cache-clear.js';
-import { CACHE_GC_ROUTE, type CacheGcBody, type CacheGcResponse } from '../shared/protocol/cache-gc.js';
-import { CACHE_STATS_ROUTE, type CacheStatsResponse } from '../shared/protocol/cache-stats.js';
-import { CACHE_VERIFY_ROUTE, type CacheVerifyResponse } from '../shared/protocol/cache-verify.js';
+import type { BuildStreamLine } from '../shared/protocol/build.js';
+import type { CacheClearResponse } from '../shared/protocol/cache-clear.js';
+import type { CacheGcBody, CacheGcResponse } from '../shared/protocol/cache-gc.js';
+import type { CacheStatsResponse } from '../shared/protocol/cache-stats.js';
+import type { CacheVerifyResponse } from '../shared/protocol/cache-verify.js';
 import type { ErrorBody } from '../shared/protocol/error.js';
-import { EXPLAIN_ROUTE, type ExplainBody } from '../shared/protocol/explain.js';
-import { HELLO_ROUTE, type HelloResponse } from '../shared/protocol/hello.js';
-import { KBUILD_CHECK_ROUTE, type TreeCheck } from '../shared/protocol/kbuild.js';
-import { MODULES_ROUTE, type ModulesResponse } from '../shared/protocol/modules.js';
-import { STATUS_ROUTE, type StatusResponse } from '../shared/protocol/status.js';
-import { STOP_ROUTE, type StopResponse } from '../shared/protocol/stop.js';
+import type { ExplainBody } from '../shared/protocol/explain.js';
+import type { HelloResponse } from '../shared/protocol/hello.js';
+import type { TreeCheck } from '../shared/protocol/kbuild.js';
+import type { ModulesResponse } from '../shared/protocol/modules.js';
+import {
+  BUILD_ROUTE, CACHE_CLEAR_ROUTE, CACHE_GC_ROUTE, CACHE_STATS_ROUTE, CACHE_VERIFY_ROUTE, CACHE_ZERO_ROUTE, EXPLAIN_ROUTE, HELLO_ROUTE, KBUILD_CHECK_ROUTE,
+  MODULES_ROUTE, NDJSON_CONTENT_TYPE, STATUS_ROUTE, STOP_ROUTE, TREES_ROUTE, UNWATCH_ROUTE, WATCH_ROUTE,
+} from '../shared/protocol/routes.js';
+import type { StatusResponse } from '../shared/protocol/status.js';
+import type { StopResponse } from '../shared/protocol/stop.js';
+import type { TreesResponse, UnwatchResponse, WatchBody, WatchResponse } from '../shared/protocol/watch.js';
 
 /** Short requests (hello, status, stop) must answer within this; builds have no limit. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
@@ -52,6 +56,13 @@ interface RequestOptions {
   readonly body?: unknown;
   readonly timeoutMs?: number;
   readonly accept?: string;
+  /** Hang up when it fires: the daemon cancels the work this request started. */
+  readonly signal?: AbortSignal;
+}
+
+/** The error of a request this client hung up on (Ctrl-C). */
+function hungUp(): BtfdError {
+  return new BtfdError('BTFD_ERR_BUILD_CANCELLED', 'cancelled: the daemon drops the queued modules; those in flight finish');
 }
 
 function unreachable(socketPath: string, err: Error): BtfdError {
@@ -69,14 +80,16 @@ function send(socketPath: string, options: RequestOptions): Promise<http.Incomin
       headers['content-type'] = 'application/json';
       headers['content-length'] = Buffer.byteLength(payload);
     }
-    const request = http.request({ socketPath, method: options.method, path: options.url, headers, agent: false });
+    const request = http.request({
+      socketPath, method: options.method, path: options.url, headers, agent: false, ...(options.signal ? { signal: options.signal } : {}),
+    });
     if (options.timeoutMs !== undefined) {
       request.setTimeout(options.timeoutMs, () => {
         const err = Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' });
         request.destroy(err);
       });
     }
-    request.once('error', (err) => reject(unreachable(socketPath, err)));
+    request.once('error', (err) => reject(options.signal?.aborted ? hungUp() : unreachable(socketPath, err)));
     request.once('response', resolve);
     request.end(payload);
   });
@@ -102,7 +115,9 @@ function parseJson(text: string, what: string): unknown {
 /** One JSON request/answer. */
 async function call<T>(socketPath: string, options: RequestOptions): Promise<T> {
   const response = await send(socketPath, options);
-  const text = await readAll(response, socketPath);
+  const text = await readAll(response, socketPath).catch((err: unknown) => {
+    throw options.signal?.aborted ? hungUp() : err;
+  });
   const status = response.statusCode ?? 0;
   const body = text === '' ? null : parseJson(text, options.url);
   if (status >= 400) throw errorFromBody(status, body);
@@ -110,8 +125,10 @@ async function call<T>(socketPath: string, options: RequestOptions): Promise<T> 
 }
 
 /** A streamed build: events to `onEvent`, resolves with the final report line. */
-async function streamBuild(socketPath: string, request: BuildRequest, onEvent: (event: BuildEvent) => void): Promise<BuildReport> {
-  const response = await send(socketPath, { method: BUILD_ROUTE.method, url: BUILD_ROUTE.url, body: request, accept: NDJSON_CONTENT_TYPE });
+async function streamBuild(socketPath: string, request: BuildRequest, onEvent: (event: BuildEvent) => void, signal?: AbortSignal): Promise<BuildReport> {
+  const response = await send(socketPath, {
+    method: BUILD_ROUTE.method, url: BUILD_ROUTE.url, body: request, accept: NDJSON_CONTENT_TYPE, ...(signal ? { signal } : {}),
+  });
   const status = response.statusCode ?? 0;
   const contentType = String(response.headers['content-type'] ?? '');
   if (status >= 400 || !contentType.startsWith(NDJSON_CONTENT_TYPE)) {
@@ -160,7 +177,12 @@ async function streamBuild(socketPath: string, request: BuildRequest, onEvent: (
       }
       settle(() => reject(new BtfdError('BTFD_ERR_DAEMON_UNREACHABLE', 'the daemon closed the build stream before its report')));
     });
-    response.once('error', (err) => settle(() => reject(unreachable(socketPath, err))));
+    response.once('error', (err) => settle(() => reject(signal?.aborted ? hungUp() : unreachable(socketPath, err))));
+    // Hanging up is the cancellation: the daemon sees the stream close.
+    signal?.addEventListener('abort', () => {
+      settle(() => reject(hungUp()));
+      response.destroy();
+    }, { once: true });
   });
 }
 
@@ -177,19 +199,24 @@ export interface DaemonClient {
   status(): Promise<StatusResponse>;
   /** Ask the daemon to stop (it answers first, then drains and exits). */
   stop(): Promise<StopResponse>;
-  /** Build; with `onEvent`, progress events stream in as NDJSON. */
-  build(request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<BuildReport>;
+  /**
+   * Build; with `onEvent`, progress events stream in as NDJSON. `signal` hangs up, which cancels
+   * the build in the daemon (BTFD_ERR_BUILD_CANCELLED here).
+   */
+  build(request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<BuildReport>;
   explain(request: ExplainBody): Promise<Explanation>;
   modules(dir?: string): Promise<ModulesResponse>;
   cacheStats(): Promise<CacheStatsResponse>;
+  /** Zero the cache counters; answers them as they were. */
+  cacheZeroStats(): Promise<CacheStatsResponse>;
   cacheGc(maxBytes?: number): Promise<CacheGcResponse>;
   cacheVerify(): Promise<CacheVerifyResponse>;
   cacheClear(): Promise<CacheClearResponse>;
-  watch(body: WatchBody): Promise<TreeStatus>;
+  watch(body: WatchBody): Promise<WatchResponse>;
   unwatch(dir: string): Promise<UnwatchResponse>;
   trees(): Promise<TreesResponse>;
   /** `btfd kbuild`'s checks of a kernel build dir. */
-  kbuildCheck(dir: string): Promise<TreeCheck>;
+  kbuildCheck(dir: string, pahole?: string): Promise<TreeCheck>;
   /** Nothing stays open between requests; close() just refuses later calls. */
   close(): void;
 }
@@ -219,10 +246,12 @@ export function createDaemonClient(
     hello: () => request({ method: HELLO_ROUTE.method, url: HELLO_ROUTE.url, timeoutMs: short }),
     status: () => request({ method: STATUS_ROUTE.method, url: STATUS_ROUTE.url, timeoutMs: short }),
     stop: () => request({ method: STOP_ROUTE.method, url: STOP_ROUTE.url, timeoutMs: short }),
-    build: (buildRequest, onEvent) => {
+    build: (buildRequest, onEvent, signal) => {
       if (closed) return Promise.reject(new BtfdError('BTFD_ERR_INTERNAL', 'this daemon client was closed'));
-      if (onEvent === undefined) return call<BuildReport>(socketPath, { method: BUILD_ROUTE.method, url: BUILD_ROUTE.url, body: buildRequest });
-      return streamBuild(socketPath, buildRequest, onEvent);
+      if (onEvent === undefined) {
+        return call<BuildReport>(socketPath, { method: BUILD_ROUTE.method, url: BUILD_ROUTE.url, body: buildRequest, ...(signal ? { signal } : {}) });
+      }
+      return streamBuild(socketPath, buildRequest, onEvent, signal);
     },
     explain: (body) => request({ method: EXPLAIN_ROUTE.method, url: EXPLAIN_ROUTE.url, body }),
     modules: (dir) => request({
@@ -230,6 +259,7 @@ export function createDaemonClient(
       url: dir === undefined ? MODULES_ROUTE.url : `${MODULES_ROUTE.url}?dir=${encodeURIComponent(dir)}`,
     }),
     cacheStats: () => request({ method: CACHE_STATS_ROUTE.method, url: CACHE_STATS_ROUTE.url }),
+    cacheZeroStats: () => request({ method: CACHE_ZERO_ROUTE.method, url: CACHE_ZERO_ROUTE.url }),
     cacheGc: (maxBytes) => {
       const body: CacheGcBody = maxBytes === undefined ? {} : { maxBytes };
       return request({ method: CACHE_GC_ROUTE.method, url: CACHE_GC_ROUTE.url, body });
@@ -240,7 +270,7 @@ export function createDaemonClient(
     watch: (body) => request({ method: WATCH_ROUTE.method, url: WATCH_ROUTE.url, body }),
     unwatch: (dir) => request({ method: UNWATCH_ROUTE.method, url: UNWATCH_ROUTE.url, body: { dir }, timeoutMs: short }),
     trees: () => request({ method: TREES_ROUTE.method, url: TREES_ROUTE.url, timeoutMs: short }),
-    kbuildCheck: (dir) => request({ method: KBUILD_CHECK_ROUTE.method, url: KBUILD_CHECK_ROUTE.url, body: { dir } }),
+    kbuildCheck: (dir, pahole) => request({ method: KBUILD_CHECK_ROUTE.method, url: KBUILD_CHECK_ROUTE.url, body: { dir, ...(pahole === undefined ? {} : { pahole }) } }),
     close: () => {
       closed = true;
     },

@@ -3,15 +3,15 @@
  * `logs [-f]`. Each is a plain async function (config, options, io) → exit code; client/cli.ts
  * wires them into commander. Output is short human text (JSON with --json), never raw log JSON.
  */
-import { spawn } from 'node:child_process';
-import { EXIT_COMMAND_FAILED, formatBytes, formatError, formatRemote, formatTier } from './format.js';
+import { EXIT_COMMAND_FAILED, formatBytes, formatDuration, formatError, formatHitRate, formatRemote, formatTier } from './format.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
-import { prettyFactory } from 'pino-pretty';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { configToDaemonArgs, configToDaemonEnv, type Config } from '../shared/config.js';
 import { BtfdError } from '../shared/errors.js';
+import type { TreeBuild } from '../shared/build-types.js';
+import { describeCounts } from '../shared/module-actions.js';
 import type { StatusResponse } from '../shared/protocol/status.js';
 import { connectDaemon, defaultDaemonEntry, isNotRunning, stopDaemonAndWait, type ConnectOptions, type DaemonClient } from './connect.js';
 
@@ -49,15 +49,22 @@ async function connectIfRunning(config: Config): Promise<DaemonClient | null> {
 
 /**
  * The daemon in the foreground: its process runs attached to this terminal (it prints where it
- * listens), signals are passed on to it, and its exit code is ours.
+ * listens, then its log lines, shown readable), signals are passed on to it, and its exit code is
+ * ours. In a container or a systemd unit this is what `docker logs` and the journal get.
  */
-function runForeground(config: Config, io: CommandIo): Promise<number> {
+async function runForeground(config: Config, io: CommandIo): Promise<number> {
+  const format = await createLogLineFormatter();
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [defaultDaemonEntry(), ...configToDaemonArgs(config), '--foreground'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...configToDaemonEnv(config) },
     });
-    child.stdout.on('data', (chunk: Buffer) => io.stdout.write(chunk));
+    const decoder = new StringDecoder('utf8');
+    let pending = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      pending = printLines(pending + decoder.write(chunk), format, io);
+    });
     child.stderr.on('data', (chunk: Buffer) => io.stderr.write(chunk));
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [signal, forward(signal)] as const);
@@ -111,44 +118,51 @@ export async function stopCommand(config: Config, options: { readonly timeoutMs?
   }
 }
 
-/** Seconds as `1h 2m`, `5m 12s` or `42s`. */
-export function formatDuration(seconds: number): string {
-  const s = Math.floor(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
+/** How long ago `atMs` was, as `5m 12s ago`. */
+function ago(atMs: number, nowMs: number): string {
+  return `${formatDuration(Math.max(0, nowMs - atMs) / 1000)} ago`;
+}
+
+/** One line about a tree build: when, why, and what it did. */
+function describeTreeBuild(build: TreeBuild, nowMs: number): string {
+  return `${ago(build.atMs, nowMs)} (${build.trigger}): ${build.modules} modules, ${describeCounts(build)}, ${build.seconds.toFixed(1)}s`;
 }
 
 /** The human text of `btfd status`. */
-export function formatStatus(status: StatusResponse): string {
+export function formatStatus(status: StatusResponse, nowMs: number = Date.now()): string {
   const lines = [
     `btfd daemon: running (pid ${status.pid}, up ${formatDuration(status.uptimeSeconds)}, v${status.daemonVersion})${status.warming ? ', warming up' : ''}`,
     `  socket   ${status.socketPath}`,
     `  log      ${status.logPath}`,
   ];
+  const pahole = status.pahole;
+  lines.push(pahole.error === null
+    ? `  pahole   ${pahole.version} at ${pahole.path} (for requests that name none, such as the drop-in's)`
+    : `  pahole   ${pahole.name}: ${pahole.error.code} (requests must name their own pahole)`);
   const cache = status.cache;
   if (cache === null) {
     lines.push(`  cache    ${status.cacheDir}: unavailable (${status.cacheError ?? 'unknown error'})`);
   } else {
-    const lookups = cache.hits + cache.misses;
-    const hitRate = lookups === 0 ? 'no lookups yet' : `${Math.round((100 * cache.hits) / lookups)}% hits of ${lookups}`;
     lines.push(`  cache    ${status.cacheDir}`);
-    lines.push(`           ${cache.entries} entries, ${formatBytes(cache.bytes)} of ${formatBytes(cache.maxBytes)}, ${hitRate}, saved ${formatDuration(cache.savedMs / 1000)}`);
+    lines.push(`           ${cache.entries} entries, ${formatBytes(cache.bytes)} of ${formatBytes(cache.maxBytes)}; ${formatHitRate(cache)}; saved ${formatDuration(cache.savedMs / 1000)}`);
     for (const tier of cache.tiers) lines.push(`           ${tier.tier}: ${formatTier(tier)}`);
     if (cache.remote !== null) lines.push(`  remote   ${formatRemote(cache.remote)}`);
   }
   lines.push(`  workers  ${status.pool.size} (${status.pool.busy} busy, ${status.pool.queued} queued)`);
   const modules = Object.entries(status.modules).map(([outcome, count]) => `${count} ${outcome}`).join(', ');
-  lines.push(`  modules  ${modules === '' ? 'none built yet' : modules}`);
+  const failed = (status.modules['failed'] ?? 0) > 0 ? ' (`btfd modules` says why)' : '';
+  lines.push(`  modules  ${modules === '' ? 'none built yet' : `${modules}${failed}`}`);
   if (status.trees.length === 0) lines.push('  trees    none watched');
   for (const tree of status.trees) {
-    const state = tree.building ? 'building' : tree.ready ? 'watching' : 'starting';
-    const last = tree.lastBuild
-      ? `last build: ${tree.lastBuild.modules} modules, ${tree.lastBuild.restored} restored, ${tree.lastBuild.regenerated} regenerated, ${tree.lastBuild.failed} failed`
-      : 'no build yet';
+    const state = tree.missing ? 'missing' : tree.building ? 'building' : tree.ready ? 'watching' : 'starting';
     const health = tree.errors > 0 ? `, ${tree.errors} watcher errors` : '';
-    lines.push(`  tree     ${tree.dir} (${state}${health}); ${last}${tree.lastError ? `; error ${tree.lastError.code}` : ''}`);
+    const used = (tree.lastPass ?? tree.lastBuild)?.pahole;
+    lines.push(`  tree     ${tree.dir} (${state}${health})${used ? `; pahole ${used.version} at ${used.path}` : ''}`);
+    lines.push(`           last build ${tree.lastBuild ? describeTreeBuild(tree.lastBuild, nowMs) : 'none that changed a module yet'}`);
+    if (tree.lastPass && tree.lastPass !== tree.lastBuild && tree.lastPass.atMs !== tree.lastBuild?.atMs) {
+      lines.push(`           last check ${describeTreeBuild(tree.lastPass, nowMs)}`);
+    }
+    if (tree.lastError) lines.push(`           error ${tree.lastError.code}: ${tree.lastError.message}`);
   }
   lines.push(`  idle     ${status.idleTimeoutMs === 0 ? 'never exits on its own' : `exits after ${formatDuration(status.idleTimeoutMs / 1000)} without requests`}`);
   return `${lines.join('\n')}\n`;
@@ -177,12 +191,13 @@ export async function statusCommand(config: Config, options: { readonly json?: b
 }
 
 /**
- * One pino JSON log line as readable text, by pino-pretty:
- * `[2025-01-02 03:04:05.678] INFO: [1234 daemon] daemon listening {"socketPath":"/run/…"}`, an
- * error's stack on the lines after. Lines that are not pino JSON (a spawned daemon's stderr) come
- * back as they are.
+ * A formatter of pino JSON log lines as readable text, by pino-pretty (loaded only when logs are
+ * shown): `[2025-01-02 03:04:05.678] INFO: [1234 daemon] daemon listening {"socketPath":"/run/…"}`,
+ * an error's stack on the lines after. Lines that are not pino JSON (a spawned daemon's stderr)
+ * come back as they are.
  */
-export const formatLogLine: (line: string) => string = (() => {
+export async function createLogLineFormatter(): Promise<(line: string) => string> {
+  const { prettyFactory } = await import('pino-pretty');
   const pretty = prettyFactory({
     colorize: false,
     singleLine: true,
@@ -191,13 +206,13 @@ export const formatLogLine: (line: string) => string = (() => {
     messageFormat: '[{pid} {component}] {msg}',
   });
   return (line: string) => pretty(line).replace(/\n$/, '');
-})();
+}
 
-/** Print complete lines of `text`; returns the unfinished tail. */
-function printLines(text: string, io: CommandIo): string {
+/** Print complete lines of `text` with `format`; returns the unfinished tail. */
+function printLines(text: string, format: (line: string) => string, io: CommandIo): string {
   const lines = text.split('\n');
   const tail = lines.pop() ?? '';
-  for (const line of lines) if (line.trim() !== '') io.stdout.write(`${formatLogLine(line)}\n`);
+  for (const line of lines) if (line.trim() !== '') io.stdout.write(`${format(line)}\n`);
   return tail;
 }
 
@@ -211,6 +226,7 @@ export async function logsCommand(
   io: CommandIo,
 ): Promise<number> {
   const logPath = config.logPath;
+  const format = await createLogLineFormatter();
   let position = 0;
   let pending = '';
   try {
@@ -219,7 +235,7 @@ export async function logsCommand(
     const complete = lines.slice(0, -1);
     pending = lines[lines.length - 1] ?? '';
     const wanted = options.lines ?? DEFAULT_LOG_LINES;
-    printLines(`${complete.slice(Math.max(0, complete.length - wanted)).join('\n')}\n`, io);
+    printLines(`${complete.slice(Math.max(0, complete.length - wanted)).join('\n')}\n`, format, io);
     position = Buffer.byteLength(text);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return reportError(err, io);
@@ -256,7 +272,7 @@ export async function logsCommand(
       const buffer = Buffer.alloc(size - position);
       const read = fs.readSync(fd, buffer, 0, buffer.length, position);
       position += read;
-      pending = printLines(pending + decoder.write(buffer.subarray(0, read)), io);
+      pending = printLines(pending + decoder.write(buffer.subarray(0, read)), format, io);
     } finally {
       fs.closeSync(fd);
     }

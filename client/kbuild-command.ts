@@ -18,9 +18,9 @@ export function shimPath(): string {
 }
 
 /** Print the checks and the make line; exit 0 when every check passed, 1 otherwise. */
-export async function kbuildCommand(config: Config, client: DaemonClient, dir: string, io: CommandIo): Promise<number> {
+export async function kbuildCommand(config: Config, client: DaemonClient, dir: string, pahole: string, io: CommandIo): Promise<number> {
   const tree = path.resolve(dir);
-  const { checks, paholeVersion } = await client.kbuildCheck(tree);
+  const { checks, paholeVersion } = await client.kbuildCheck(tree, pahole);
   for (const check of checks) io.stdout.write(`${check.ok ? 'ok  ' : 'FAIL'} ${check.line}\n`);
   const home = config.home ? `BTFD_HOME=${config.home} ` : '';
   // Older pahole's -j makes vmlinux's BTF differ on every full build, and every module key with it.

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { configToDaemonArgs, configToDaemonEnv, type Config } from '../shared/config.js';
 import { BtfdError } from '../shared/errors.js';
 import { ensurePrivateDir } from '../shared/paths.js';
-import { defaultDaemonEntry, DEFAULT_START_TIMEOUT_MS, logTail } from './connect.js';
+import { defaultDaemonEntry, DEFAULT_START_TIMEOUT_MS, logTail, refusedSettings } from './connect.js';
 import { createDaemonClient, requestHello, type DaemonClient } from './daemon-client.js';
 
 const POLL_MS = 25;
@@ -50,6 +50,8 @@ export async function startOneshotDaemon(config: Config, options: { readonly env
       if (hello !== null) return { client: createDaemonClient(socketPath, hello), close };
       if (exitCode !== null) {
         const tail = logTail(config.logPath);
+        const refused = refusedSettings(tail);
+        if (refused) throw refused;
         throw new BtfdError('BTFD_ERR_DAEMON_START_FAILED', `the engine process exited with code ${exitCode} while starting${tail === '' ? '' : `; last log lines:\n${tail}`}`);
       }
       if (Date.now() >= deadline) throw new BtfdError('BTFD_ERR_DAEMON_START_FAILED', `the engine process did not answer within ${DEFAULT_START_TIMEOUT_MS} ms`);

@@ -2,12 +2,15 @@
  * The daemon process: the only daemon file that touches `process` (argv, env, signals, exit).
  *
  * `node dist/daemon/main.js [--home DIR] [--pahole P] [--workers N] [--max-cache-size S]
- * [--idle-timeout-ms T] [--log-level L] [--foreground] [--oneshot-socket PATH]` (the client spawns
- * it with its own config's values). `--foreground` says where it listens on stdout (`btfd start
- * --foreground`); `--oneshot-socket` runs a private daemon for one CLI command (`--no-daemon`)
- * that ends when its stdin closes.
- * Exit codes: 0 stopped on request or idle, 1 failure, 2 invalid config, 3 another daemon owns
- * the home (shared/protocol/daemon-exit.ts), 128+n after signal n (SIGTERM: 143, SIGINT: 130).
+ * [--idle-timeout-ms T] [--log-level L] [--foreground] [--oneshot-socket PATH] [--check]` (the
+ * client spawns it with its own config's values). `--foreground` says where it listens on stdout
+ * (`btfd start --foreground`); `--oneshot-socket` runs a private daemon for one CLI command
+ * (`--no-daemon`) that ends when its stdin closes; `--check` only checks the settings (private
+ * dirs, the default pahole) and exits, so a client can know a new daemon would start before it
+ * stops the running one.
+ * Exit codes: 0 stopped on request or idle (or settings fine), 1 failure, 2 invalid config or
+ * pahole, 3 another daemon owns the home (shared/protocol/daemon-exit.ts), 128+n after signal n
+ * (SIGTERM: 143, SIGINT: 130).
  * A second SIGTERM/SIGINT during a slow teardown exits at once; after an uncaught error the
  * teardown gets FATAL_EXIT_TIMEOUT_MS before the process exits with code 1.
  */
@@ -19,7 +22,8 @@ import { DAEMON_ARG_OPTIONS, daemonArgsToFlags, resolveConfig, type Config } fro
 import { codeOf, toBtfdError } from '../shared/errors.js';
 import { DAEMON_EXIT_CODES, SIGNAL_EXIT_BASE } from '../shared/protocol/daemon-exit.js';
 import { createEngine } from './engine/engine.js';
-import { runDaemon, type RunningDaemon } from './server/run.js';
+import { checkDefaultPahole } from './engine/pahole-tool.js';
+import { preparePrivateDirs, runDaemon, type RunningDaemon } from './server/run.js';
 import type { ShutdownReason } from './server/shutdown.js';
 
 const HANDLED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
@@ -42,11 +46,20 @@ function exitCodeFor(reason: ShutdownReason): number {
   }
 }
 
+/** Settings the daemon refuses to start with: it exits CONFIG_INVALID. */
+const SETTINGS_CODES: ReadonlySet<string> = new Set(['BTFD_ERR_CONFIG_INVALID', 'BTFD_ERR_TOOL_PAHOLE_MISSING', 'BTFD_ERR_TOOL_PAHOLE_INVALID']);
+
 function startFailureExitCode(err: unknown): number {
   const code = codeOf(err);
   if (code === 'BTFD_ERR_DAEMON_ALREADY_RUNNING') return DAEMON_EXIT_CODES.ALREADY_RUNNING;
-  if (code === 'BTFD_ERR_CONFIG_INVALID') return DAEMON_EXIT_CODES.CONFIG_INVALID;
+  if (SETTINGS_CODES.has(code)) return DAEMON_EXIT_CODES.CONFIG_INVALID;
   return DAEMON_EXIT_CODES.FAILURE;
+}
+
+/** What a daemon checks before it starts: its private dirs, and its default pahole. */
+async function checkSettings(config: Config, searchPath: string | undefined): Promise<void> {
+  preparePrivateDirs(config);
+  await checkDefaultPahole(config.pahole, searchPath, config.explicit.includes('pahole'));
 }
 
 function reportStartFailure(err: unknown): void {
@@ -60,6 +73,8 @@ export interface DaemonProcessOptions {
   readonly onListening?: (daemon: RunningDaemon) => void;
   /** A one-shot daemon on this socket (see RunDaemonOptions.oneshotSocket). */
   readonly oneshotSocket?: string;
+  /** Log to stdout as well as to the log file (the foreground). */
+  readonly logToStdout?: boolean;
 }
 
 /**
@@ -69,9 +84,11 @@ export interface DaemonProcessOptions {
 export async function runDaemonProcess(config: Config, hooks: DaemonProcessOptions = {}): Promise<number> {
   let daemon: RunningDaemon;
   try {
+    await checkSettings(config, process.env['PATH']);
     daemon = await runDaemon({
       config,
       ...(hooks.oneshotSocket === undefined ? {} : { oneshotSocket: hooks.oneshotSocket }),
+      logToStdout: hooks.logToStdout === true,
       // The engine finds pahole and runs a tree's scripts with the user's PATH.
       createEngine: (options) => createEngine({ ...options, config: { ...options.config, ...(process.env['PATH'] ? { searchPath: process.env['PATH'] } : {}) } }),
       pid: process.pid,
@@ -111,13 +128,14 @@ export async function runDaemonProcess(config: Config, hooks: DaemonProcessOptio
   return exitCodeFor(reason);
 }
 
-/** Parse argv and the environment, then run the daemon; resolves with the exit code. */
 /** What this process is asked to be, beside the config. */
 const PROCESS_ARG_OPTIONS = {
   foreground: { type: 'boolean' },
   'oneshot-socket': { type: 'string' },
+  check: { type: 'boolean' },
 } as const;
 
+/** Parse argv and the environment, then run the daemon; resolves with the exit code. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let config: Config;
   let values: ReturnType<typeof parseArgs<{ options: typeof DAEMON_ARG_OPTIONS & typeof PROCESS_ARG_OPTIONS; strict: true; allowPositionals: false }>>['values'];
@@ -129,9 +147,19 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     reportStartFailure(error);
     return DAEMON_EXIT_CODES.CONFIG_INVALID;
   }
+  if (values.check === true) {
+    try {
+      await checkSettings(config, env['PATH']);
+      return DAEMON_EXIT_CODES.OK;
+    } catch (err) {
+      reportStartFailure(err);
+      return startFailureExitCode(err);
+    }
+  }
   const oneshotSocket = values['oneshot-socket'];
   return runDaemonProcess(config, {
     ...(oneshotSocket === undefined ? {} : { oneshotSocket }),
+    logToStdout: values.foreground === true,
     onListening: (daemon) => {
       if (values.foreground === true) process.stdout.write(`btfd daemon listening on ${daemon.socketPath} (pid ${daemon.pid}); logs: ${config.logPath}\n`);
       // A one-shot daemon belongs to the CLI process that started it: it ends with its stdin.

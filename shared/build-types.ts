@@ -15,6 +15,11 @@ export interface BuildRequest {
   readonly base?: string;
   /** pahole encoding flags, as one string. Defaults to what the tree's scripts choose. */
   readonly paholeFlags?: string;
+  /**
+   * The pahole to run: an absolute path, or a name on the daemon's PATH. Defaults to the daemon's
+   * (the CLI always sends the one the user means, found on the user's PATH).
+   */
+  readonly pahole?: string;
   /** Restrict the build to these modules (absolute paths); default: every `.ko` under dir. */
   readonly modules?: readonly string[];
   /** Relocate artifacts cached on another base (default: the daemon's setting, normally on). */
@@ -31,6 +36,14 @@ export interface ModuleResult {
   readonly error?: { readonly code: ErrorCode; readonly message: string; readonly next: string };
 }
 
+/** Which pahole a build ran. */
+export interface PaholeInfo {
+  /** The binary's real path. */
+  readonly path: string;
+  /** Its `--version`, e.g. "v1.24". */
+  readonly version: string;
+}
+
 /**
  * The summary `btfd build --json` prints (fields named by the contract in DESIGN.md §5): a count
  * per outcome (`fresh`, `restored`, `regenerated`, `failed`, … from shared/module-actions.ts).
@@ -39,6 +52,7 @@ export type BuildReport = OutcomeCounts & {
   readonly dir: string;
   readonly base: string;
   readonly flags: string;
+  readonly pahole: PaholeInfo;
   readonly modules: number;
   readonly seconds: number;
   readonly failures: readonly ModuleResult[];
@@ -57,6 +71,8 @@ export interface KeyInput {
   readonly digest: string;
   /** The digest recorded at the module's last build, when it differs from the current one. */
   readonly previous?: string;
+  /** The value behind `previous`, for inputs whose value is short enough to show (the flags). */
+  readonly previousValue?: string;
 }
 
 /** The tiers of the artifact cache: the local store first, a remote one (HTTP or Redis) behind it. */
@@ -78,9 +94,16 @@ export interface Explanation {
 /** What btfd remembers of one module (`btfd modules`). */
 export interface ModuleState {
   readonly path: string;
+  /** The outcome of its last build that changed something, or `failed` until a build succeeds. */
   readonly outcome: string;
+  /** Why (which input changed), or what failed. */
   readonly reason: string;
+  /** When that outcome happened. */
   readonly updatedMs: number;
+  /** When a build last looked at it (a pass finding it fresh moves only this). */
+  readonly checkedMs: number;
+  /** While it is failed: the code, and what to do next. */
+  readonly error?: { readonly code: ErrorCode; readonly message: string; readonly next: string };
 }
 
 /**
@@ -139,10 +162,14 @@ export interface CacheStats {
   readonly bytes: number;
   /** The size limit eviction keeps the cache under. */
   readonly maxBytes: number;
+  /** Modules a build or the drop-in asked for that the cache answered: restored, or found fresh. */
   readonly hits: number;
+  /** Modules pahole had to encode. */
   readonly misses: number;
   /** Modules whose artifact was relocated from another base instead of encoded by pahole. */
   readonly relocated: number;
+  /** hits / (hits + relocated + misses), or null before the first lookup. */
+  readonly hitRate: number | null;
   /** Sum of the pahole time hits and relocations avoided. */
   readonly savedMs: number;
   /** Stat cache rows. */
@@ -180,17 +207,35 @@ export interface CacheVerifyResult {
 /** A build report without its per-module results, as tree status and events carry it. */
 export type BuildSummary = Omit<BuildReport, 'results'>;
 
+/** A build of a watched tree: its summary, when it finished and what started it. */
+export type TreeBuild = BuildSummary & {
+  /** When the build finished (ms since the epoch). */
+  readonly atMs: number;
+  /** What started it: "watch started", "modules changed", "base BTF changed", "periodic rescan"… */
+  readonly trigger: string;
+};
+
 /** One watched tree, as `btfd status` and `GET /v1/trees` show it. */
 export interface TreeStatus {
   readonly dir: string;
   readonly base: string;
   readonly flags: string | null;
+  /** The pahole registered with the tree (null: the daemon's default). */
+  readonly pahole: string | null;
   /** The watcher has scanned the tree and is watching. */
   readonly ready: boolean;
   readonly building: boolean;
+  /** The tree's dir is gone (deleted while watched): nothing is built until it is back. */
+  readonly missing: boolean;
   /** File events seen, and watcher errors met. */
   readonly events: number;
   readonly errors: number;
-  readonly lastBuild: BuildSummary | null;
+  /**
+   * The last build that changed or failed on a module. A pass that finds every module fresh does
+   * not replace it (that is `lastPass`); it survives daemon restarts.
+   */
+  readonly lastBuild: TreeBuild | null;
+  /** The last build of any kind, all-fresh passes included. */
+  readonly lastPass: TreeBuild | null;
   readonly lastError: { readonly code: ErrorCode; readonly message: string } | null;
 }

@@ -5,11 +5,11 @@
  * any config they like. Every validation message names the option the way the user wrote it
  * (`--workers`, `BTFD_WORKERS`, or `config.json: workers`).
  *
- * The daemon and the client resolve their configs separately; {@link configHash} covers the
- * fields whose disagreement would make the daemon do something other than what the client asks
- * for, and the handshake restarts a daemon whose hash differs.
+ * The daemon and the client resolve their configs separately. What a build depends on (pahole,
+ * flags, base) travels with each request, so a client whose settings differ from the daemon's
+ * never restarts it for them; only the cache dir, the daemon's own place, is part of its identity
+ * in the handshake (client/connect.ts).
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -72,6 +72,8 @@ export interface Config extends Omit<Layout, 'defaultConfigFile'> {
   readonly relocate: boolean;
   /** The remote cache tier, or null for a local cache only. */
   readonly remote: RemoteCacheConfig | null;
+  /** The settings a file, the environment or a flag set (the rest are defaults). */
+  readonly explicit: readonly SettingName[];
 }
 
 /** Command-line flags (commander gives strings; numbers are accepted too). */
@@ -112,6 +114,8 @@ const FILE_KEYS = [
   'remoteCache', 'remoteCacheToken', 'remoteReadOnly', 'remoteSalt', 'remoteTimeoutMs', 'remoteTtl',
 ] as const;
 type FileKey = (typeof FILE_KEYS)[number];
+/** A setting's name, as a config file spells it. */
+export type SettingName = FileKey;
 
 /** One layer of raw values, each with the name the user knows it by. */
 interface Layer {
@@ -312,12 +316,21 @@ function flagLayer(flags: ConfigFlags): Layer {
   return { values, nameOf: (key) => (key === 'remoteCacheToken' ? ENV_NAMES[key] : FLAG_NAMES[key]) };
 }
 
+/**
+ * BTFD_HOME as an absolute path, symlinks resolved when it exists: one home named two ways (a
+ * symlink, `..`) is one daemon, and the private-dir checks apply to the real directory.
+ */
 function resolveHome(flags: ConfigFlags, env: Env): string | null {
   const fromFlag = flags.home;
   const raw = fromFlag ?? (env['BTFD_HOME'] === '' ? undefined : env['BTFD_HOME']);
   if (raw === undefined) return null;
   if (raw.trim() === '') throw invalid(fromFlag !== undefined ? '--home' : 'BTFD_HOME', 'a directory path', raw);
-  return path.resolve(raw);
+  const absolute = path.resolve(raw);
+  try {
+    return fs.realpathSync(absolute);
+  } catch {
+    return absolute; // not created yet: the daemon creates it
+  }
 }
 
 /**
@@ -360,23 +373,16 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
     logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.option) : DEFAULT_LOG_LEVEL,
     relocate: relocate ? parseBoolean(relocate.value, relocate.option) : true,
     remote: resolveRemote((key) => pick(layers, key)),
+    explicit: FILE_KEYS.filter((key) => pick(layers, key) !== undefined),
   };
   if (config.remote !== null) Object.freeze(config.remote);
   return Object.freeze(config);
 }
 
 /**
- * A digest of what must agree between a client and the daemon it talks to: where the cache is,
- * which pahole runs, the pool size, the cache limit, and which remote it shares with (where, in
- * which mode, under which salt). Idle timeout, log level and the remote's timeout and TTL are
- * left out on purpose: they change nothing a build produces, and restarting over them would only
- * churn. Credentials are left out too, so that no digest of a secret is ever shown: after
- * changing them, `btfd stop`.
- */
-export function configHash(config: Config): string {
-  const remote = config.remote === null ? null : [config.remote.location, config.remote.readOnly, config.remote.salt];
-  const relevant = [config.cacheDir, config.pahole, config.workers, config.maxCacheBytes, ...(remote === null ? [] : [remote])];
-  return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
+/** A remote as status and notes show it: where, and whether read-only (never credentials). */
+export function describeRemote(remote: RemoteCacheConfig | null): string | null {
+  return remote === null ? null : `${remote.location}${remote.readOnly ? ' (read-only)' : ''}`;
 }
 
 /**
@@ -400,19 +406,26 @@ export function configToDaemonEnv(config: Config): Record<string, string> {
 /**
  * The daemon's command line for `config`: a spawned daemon resolves exactly the client's values
  * (its environment supplies the same XDG dirs and config file, and {@link configToDaemonEnv} the
- * remote settings).
+ * remote settings). Only the settings the user set are passed, so that the daemon, too, knows
+ * which ones are defaults.
  */
 export function configToDaemonArgs(config: Config): string[] {
   const args: string[] = [];
   if (config.home !== null) args.push('--home', config.home);
-  args.push(
-    '--pahole', config.pahole,
-    '--workers', String(config.workers),
-    '--max-cache-size', String(config.maxCacheBytes),
-    '--idle-timeout-ms', String(config.idleTimeoutMs),
-    '--log-level', config.logLevel,
-    '--relocate', config.relocate ? '1' : '0',
-  );
+  // The remote settings are not here: they travel in the environment (configToDaemonEnv).
+  const values: Partial<Record<keyof typeof FLAG_NAMES, string>> = {
+    pahole: config.pahole,
+    workers: String(config.workers),
+    maxCacheBytes: String(config.maxCacheBytes),
+    idleTimeoutMs: String(config.idleTimeoutMs),
+    logLevel: config.logLevel,
+    relocate: config.relocate ? '1' : '0',
+  };
+  for (const name of config.explicit) {
+    if (name === 'remoteCacheToken') continue;
+    const value = values[name];
+    if (value !== undefined) args.push(FLAG_NAMES[name], value);
+  }
   return args;
 }
 

@@ -17,7 +17,7 @@ export const ERROR_CATALOG = {
   // ELF input
   BTFD_ERR_ELF_NOT_ELF: { status: 422, next: 'Check that the path names a kernel module (.ko) or vmlinux, not another file.' },
   BTFD_ERR_ELF_TRUNCATED: { status: 422, next: 'The file is shorter than its headers say: rebuild it (an interrupted link leaves such files).' },
-  BTFD_ERR_ELF_UNSUPPORTED: { status: 422, next: 'btfd handles 64-bit little-endian ELF (x86_64, arm64, riscv64): build for such a target or run pahole directly.' },
+  BTFD_ERR_ELF_UNSUPPORTED: { status: 422, next: 'btfd reads 64-bit little-endian ELF only (x86_64, arm64, riscv64, …; tested on x86_64): for other targets run pahole directly.' },
   BTFD_ERR_ELF_MALFORMED: { status: 422, next: 'The ELF headers are inconsistent: rebuild the file; if the toolchain produced it, report it with the file attached.' },
   BTFD_ERR_ELF_READ_FAILED: { status: 500, next: 'The file could not be read (permissions or an I/O error, named in the message): make it readable by the daemon\'s user and retry.' },
   BTFD_ERR_ELF_WRITE_FAILED: { status: 500, next: 'Check free space and permissions in the module\'s directory; the original file was left untouched.' },
@@ -34,9 +34,11 @@ export const ERROR_CATALOG = {
   BTFD_ERR_MODULE_NOT_FOUND: { status: 404, next: 'Check the module path; btfd only manages existing .ko files.' },
   // Tools
   BTFD_ERR_TOOL_PAHOLE_MISSING: { status: 500, next: 'Install pahole (Debian/Ubuntu: apt-get install dwarves) or point --pahole / BTFD_PAHOLE at it.' },
+  BTFD_ERR_TOOL_PAHOLE_INVALID: { status: 422, next: 'Point --pahole / BTFD_PAHOLE at pahole itself, v1.16 or newer (Debian/Ubuntu: /usr/bin/pahole from dwarves); the message says what the program answered.' },
   BTFD_ERR_TOOL_PAHOLE_FAILED: { status: 500, next: 'pahole exited with an error: read its stderr in the message; run the same pahole command by hand to reproduce.' },
   BTFD_ERR_TOOL_PAHOLE_CRASHED: { status: 500, next: 'pahole was killed by a signal: check memory (pahole needs a lot on large modules) and retry; report a reproducible crash to dwarves.' },
   BTFD_ERR_TOOL_FLAGS_INVALID: { status: 400, next: 'Pass only pahole encoding flags in --pahole-flags (no -J, --btf_base or file names; those are btfd\'s to set).' },
+  BTFD_ERR_TOOL_FLAGS_REJECTED: { status: 422, next: 'pahole refused these flags: fix --pahole-flags (`pahole --help` lists what this pahole accepts); the message quotes pahole and the command that shows it.' },
   // Cache
   BTFD_ERR_CACHE_CORRUPT: { status: 500, next: 'A cache blob failed its digest check and was dropped; run `btfd cache verify` and, if it keeps happening, check the disk.' },
   BTFD_ERR_CACHE_UNAVAILABLE: { status: 500, next: 'The cache database could not be opened: check permissions on the cache dir, or move it aside and let btfd create a new one.' },
@@ -50,12 +52,19 @@ export const ERROR_CATALOG = {
   BTFD_ERR_REMOTE_READ_ONLY: { status: 409, next: 'BTFD_REMOTE_READONLY=1 is set, so nothing is uploaded: unset it on the machine that should fill the team cache (CI).' },
   // Trees and configuration
   BTFD_ERR_TREE_NOT_FOUND: { status: 404, next: 'Check the directory path; it must exist and be readable.' },
+  BTFD_ERR_TREE_NO_MODULES: { status: 422, next: 'Pass the dir that holds the .ko files (the kernel build dir, or where the modules were installed), or build the modules first.' },
+  BTFD_ERR_TREE_NOT_KBUILD: { status: 422, next: 'Pass the kernel build dir: the one you run make in, with the top-level Makefile and .config (the O= dir of an out-of-tree build).' },
+  BTFD_ERR_TREE_FLAGS_FAILED: { status: 422, next: 'The tree\'s own flags script failed (its output is in the message): fix the tree (`make prepare`), or pass --pahole-flags to choose the flags yourself.' },
   BTFD_ERR_CONFIG_INVALID: { status: 400, next: 'Fix the option named in the message (see `btfd --help`).' },
+  // Builds
+  BTFD_ERR_BUILD_CANCELLED: { status: 499, next: 'The build was cancelled (Ctrl-C, or its client hung up): modules already written are complete; run the build again to finish the rest.' },
+  // Command line
+  BTFD_ERR_USAGE: { status: 400, next: 'Check the command line: `btfd --help`, or `btfd COMMAND --help` for one command\'s options.' },
   // Daemon and protocol
   BTFD_ERR_DAEMON_UNREACHABLE: { status: 503, next: 'Start it with `btfd start`, or read `btfd logs` for why it stopped.' },
   BTFD_ERR_DAEMON_START_FAILED: { status: 503, next: 'Read `btfd logs` (or run `btfd start --foreground`) to see why the daemon did not come up.' },
-  BTFD_ERR_DAEMON_ALREADY_RUNNING: { status: 409, next: 'Another daemon owns this home: use it, or `btfd stop` it first.' },
-  BTFD_ERR_DAEMON_VERSION_MISMATCH: { status: 409, next: 'The client restarts a daemon of another version by itself; if this persists, run `btfd stop` and retry.' },
+  BTFD_ERR_DAEMON_ALREADY_RUNNING: { status: 409, next: 'Another daemon owns this home or its cache dir: use it, or `btfd stop` it first (with the BTFD_HOME it runs with; in a container, stop the container).' },
+  BTFD_ERR_DAEMON_VERSION_MISMATCH: { status: 409, next: 'The client restarts a daemon of another version or cache dir by itself; if this persists, run `btfd stop` and retry.' },
   BTFD_ERR_DAEMON_SHUTTING_DOWN: { status: 503, next: 'The daemon is stopping: retry; the client starts a new one.' },
   BTFD_ERR_HOME_INSECURE: { status: 500, next: 'Make the btfd directory owned by you with mode 0700 and not a symlink, or set BTFD_HOME to a private directory.' },
   BTFD_ERR_REQUEST_INVALID: { status: 400, next: 'The request does not match the API schema: see docs/api.md.' },

@@ -16,8 +16,8 @@
  * 0700, and an existing one is refused when it is a symlink, owned by someone else, or writable by
  * group or others (someone else could then swap the socket or the cache under us).
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { BtfdError } from './errors.js';
@@ -95,6 +95,8 @@ function xdgDir(env: Env, name: string, fallback: string): string {
 
 /** `/tmp/btfd-<uid>-<hash>`: a short private runtime dir standing in for `wanted`. */
 export function shortRuntimeDir(uid: number, wanted: string): string {
+  // node:crypto only when a path is this long: loading it costs every CLI command a few ms.
+  const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
   const hash = createHash('sha256').update(wanted).digest('hex').slice(0, 12);
   return path.join(SHORT_RUNTIME_PARENT, `btfd-${uid}-${hash}`);
 }

@@ -6,7 +6,7 @@
  */
 
 /** Bumped whenever a route, schema or NDJSON framing changes incompatibly. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** The btfd release; a client restarts a daemon whose version differs from its own. */
 export const DAEMON_VERSION = '0.1.0';

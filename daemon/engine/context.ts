@@ -1,18 +1,25 @@
 /**
  * A build's context: everything a module's key depends on besides the module itself — the tree,
  * the base's BTF digest (and its snapshot, which pahole reads), pahole's identity and the flags.
- * Resolved once per build, request or explain.
+ * Resolved once per build, request or explain, from the request: its pahole, flags and base are
+ * its own (the daemon's default pahole only stands in when a request names none). Resolving
+ * validates them: a program that is not pahole, or flags pahole refuses, fail here, once, before
+ * any module runs.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from 'pino';
 import { BtfdError } from '../../shared/errors.js';
 import { stampOf } from '../fs/file-stamp.js';
 import type { Store } from '../store/store.js';
 import { defaultBase, resolveTreeDir } from '../tree/module-tree.js';
 import { readBaseBtf } from './base-btf.js';
-import { resolvePaholeFlags, type ResolvedFlags } from './pahole-flags.js';
-import { findExecutable, resolvePaholeTool, type PaholeTool } from './pahole-tool.js';
+import { paholeArgs, resolvePaholeFlags, type ResolvedFlags } from './pahole-flags.js';
+import { checkPaholeAccepts, findExecutable, resolvePaholeTool, type PaholeTool } from './pahole-tool.js';
+
+/** pahole identities kept at once (requests may name several paholes). */
+const TOOLS_KEPT = 8;
+/** Accepted (pahole, flags) probes kept at once. */
+const PROBES_KEPT = 64;
 
 /** Everything a build of one tree keys on besides the module itself. */
 export interface TreeContext {
@@ -25,17 +32,28 @@ export interface TreeContext {
   readonly flags: ResolvedFlags;
   /** Relocate cached artifacts from other bases (else regenerate them). */
   readonly relocate: boolean;
+  /** The build's cancellation: work still waiting for a worker is dropped once it fires. */
+  readonly signal?: AbortSignal;
+}
+
+/** What a context is resolved from: a build, watch or explain request. */
+export interface ContextRequest {
+  readonly dir: string;
+  readonly base?: string | undefined;
+  readonly paholeFlags?: string | undefined;
+  /** The pahole to run: a path, or a name on the daemon's PATH; default: the daemon's. */
+  readonly pahole?: string | undefined;
+  readonly relocate?: boolean | undefined;
 }
 
 export interface ContextOptions {
   readonly store: Store;
-  /** The pahole to run: a path, or a name looked up in searchPath. */
+  /** The pahole of requests that name none: a path, or a name looked up in searchPath. */
   readonly pahole: string;
   /** PATH for finding pahole and running a tree's scripts. */
   readonly searchPath: string;
   /** Whether builds relocate unless a request says otherwise. */
   readonly relocate: boolean;
-  readonly log: Logger;
 }
 
 export interface ContextResolver {
@@ -43,29 +61,47 @@ export interface ContextResolver {
    * Resolve a tree's context. `readOnly` (explain) reads the stat cache and base snapshots but
    * writes neither.
    */
-  resolve(request: { dir: string; base?: string | undefined; paholeFlags?: string | undefined; relocate?: boolean | undefined }, readOnly?: boolean): Promise<TreeContext>;
+  resolve(request: ContextRequest, readOnly?: boolean): Promise<TreeContext>;
   /** sha256 of a base's `.BTF` bytes (or of a raw BTF file), through the stat cache. */
   baseDigest(basePath: string, readOnly?: boolean): Promise<string>;
+  /** pahole's identity: the request's, or the daemon's default. */
+  tool(pahole?: string): Promise<PaholeTool>;
+}
+
+/** Remember `key` in a bounded insertion-ordered map, dropping the oldest entry. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > limit) map.delete(map.keys().next().value as K);
 }
 
 export function createContextResolver(options: ContextOptions): ContextResolver {
   const { store, searchPath } = options;
   const toolCache = new Map<string, Promise<PaholeTool>>();
+  const acceptedFlags = new Map<string, true>();
 
   /** pahole's identity, recomputed only when the binary on disk changes. */
-  async function resolveTool(): Promise<PaholeTool> {
-    const found = await findExecutable(options.pahole, searchPath);
-    if (!found) throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_MISSING', `pahole not found (looked for "${options.pahole}")`);
+  async function resolveTool(name: string = options.pahole): Promise<PaholeTool> {
+    const found = await findExecutable(name, searchPath);
+    // Not found: resolvePaholeTool says why (missing, or not an executable).
+    if (!found) return resolvePaholeTool(name, searchPath);
     const info = await stat(found);
     const cacheKey = `${found}:${info.size}:${info.mtimeMs}:${info.ino}`;
     let tool = toolCache.get(cacheKey);
     if (!tool) {
       tool = resolvePaholeTool(found, searchPath);
-      toolCache.clear();
-      toolCache.set(cacheKey, tool);
+      remember(toolCache, cacheKey, tool, TOOLS_KEPT);
       tool.catch(() => toolCache.delete(cacheKey));
     }
     return tool;
+  }
+
+  /** The flags as pahole will get them, probed once per pahole identity and flags. */
+  async function checkFlags(tool: PaholeTool, flags: ResolvedFlags): Promise<void> {
+    const probe = `${tool.identity}\0${flags.flags}`;
+    if (acceptedFlags.has(probe)) return;
+    await checkPaholeAccepts(tool, paholeArgs(flags.flags));
+    remember(acceptedFlags, probe, true, PROBES_KEPT);
   }
 
   /**
@@ -88,11 +124,13 @@ export function createContextResolver(options: ContextOptions): ContextResolver 
 
   return {
     baseDigest,
+    tool: resolveTool,
     async resolve(request, readOnly = false) {
       const dir = await resolveTreeDir(request.dir);
       const base = path.resolve(dir, request.base ?? defaultBase(dir));
-      const [digest, tool] = await Promise.all([baseDigest(base, readOnly), resolveTool()]);
-      const flags = await resolvePaholeFlags({ treeDir: dir, explicit: request.paholeFlags, tool, searchPath, log: options.log });
+      const [digest, tool] = await Promise.all([baseDigest(base, readOnly), resolveTool(request.pahole)]);
+      const flags = await resolvePaholeFlags({ treeDir: dir, explicit: request.paholeFlags, tool, searchPath });
+      await checkFlags(tool, flags);
       return { dir, base, baseDigest: digest, baseSnapshot: store.bases.pathOf(digest), tool, flags, relocate: request.relocate ?? options.relocate };
     },
   };

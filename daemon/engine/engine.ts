@@ -6,13 +6,15 @@
  * of its own for a single process (the demo, benchmarks, tests).
  */
 import { mkdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, ModuleState } from '../../shared/build-types.js';
-import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
-import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES } from '../../shared/module-actions.js';
+import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, ModuleState, PaholeInfo } from '../../shared/build-types.js';
+import { BtfdError, codeOf, ERROR_CATALOG, isErrorCode, toBtfdError } from '../../shared/errors.js';
+import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES, outcomeOf } from '../../shared/module-actions.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 import type { RemoteCacheConfig } from '../../shared/config.js';
+import type { ModuleRecord } from '../store/module-records.js';
 import { openRemoteTier } from '../store/remote/open-remote.js';
 import type { RemoteTier } from '../store/remote/remote-tier.js';
 import { openStore, type Store } from '../store/store.js';
@@ -21,7 +23,7 @@ import type { TreeCheck } from '../../shared/protocol/kbuild.js';
 import { checkKbuildTree } from '../tree/kbuild-check.js';
 import { findModules, findTreeOf } from '../tree/module-tree.js';
 import { describeKey } from './cache-key.js';
-import { createContextResolver, type TreeContext } from './context.js';
+import { createContextResolver, type ContextRequest, type TreeContext } from './context.js';
 import { createExecutor } from './executor.js';
 import { mapLimited } from './map-limited.js';
 import { createModuleInputReader } from './module-inputs.js';
@@ -67,16 +69,49 @@ export interface EngineOptions {
   readonly hooks?: EngineHooks;
 }
 
+/** How a build runs, beside what it builds. */
+export interface BuildOptions {
+  /** Progress: `planned`, then one `module` event per module. */
+  readonly onEvent?: (event: BuildEvent) => void;
+  /**
+   * Cancellation (Ctrl-C, a client that hung up, a tree unwatched): no module starts after it
+   * fires and work waiting for a worker is dropped; modules in flight finish and are installed
+   * atomically; then the build rejects with BTFD_ERR_BUILD_CANCELLED.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * A pass btfd makes on its own (a watched tree's reconcile or rescan): nobody asked for these
+   * modules, so those it finds fresh are not counted as cache hits (the hit rate would only
+   * measure how often the rescan runs).
+   */
+  readonly background?: boolean;
+  /**
+   * A tree without modules is a report of 0 modules instead of BTFD_ERR_TREE_NO_MODULES (a
+   * watched tree may be empty until kbuild writes its modules).
+   */
+  readonly allowEmpty?: boolean;
+}
+
 /** The engine as the daemon's routes, its watcher and the in-process callers drive it. */
 export interface Engine {
   /** Bring the request's modules up to date; resolves with the report even when modules failed. */
-  build(request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<BuildReport>;
+  build(request: BuildRequest, options?: BuildOptions): Promise<BuildReport>;
   /** A module BTF request from the btfd-pahole drop-in (see pahole-argv.ts). */
   encodeForPahole(request: PaholeModuleRequest): Promise<ModuleResult>;
   /** The key's inputs for one module and the cache's verdict, without changing anything. */
-  explain(modulePath: string, options?: { base?: string; paholeFlags?: string }): Promise<Explanation>;
-  /** What btfd remembers of the modules under dir (all when omitted). */
-  listModules(dir?: string): ModuleState[];
+  explain(modulePath: string, options?: { base?: string; paholeFlags?: string; pahole?: string }): Promise<Explanation>;
+  /**
+   * Resolve and validate what a build of this request would run with (tree, base, pahole, flags
+   * probed once with pahole), building nothing: a watch registration fails here, not later.
+   */
+  check(request: ContextRequest): Promise<{ readonly base: string; readonly flags: string; readonly pahole: PaholeInfo }>;
+  /** Which pahole a request naming `pahole` (or none: the daemon's default) runs. */
+  paholeInfo(pahole?: string): Promise<PaholeInfo>;
+  /**
+   * What btfd remembers of the modules under dir (all when omitted), those deleted since left out
+   * (and forgotten): each one's last change and why, a failure with its code and next step.
+   */
+  listModules(dir?: string): Promise<ModuleState[]>;
   /** Forget a module that was deleted. */
   forgetModule(modulePath: string): void;
   /** sha256 of a base's `.BTF` bytes (or of a raw BTF file), through the stat cache. */
@@ -85,10 +120,20 @@ export interface Engine {
   isOwnWrite(modulePath: string): Promise<boolean>;
   /** Worker pool figures for status: threads, tasks running, tasks waiting. */
   poolStats(): { size: number; busy: number; queued: number };
-  /** `btfd kbuild`'s checks of a kernel build dir, with this engine's pahole. */
-  checkKbuildTree(dir: string): Promise<TreeCheck>;
+  /** `btfd kbuild`'s checks of a kernel build dir, with the given pahole (default: the daemon's). */
+  checkKbuildTree(dir: string, pahole?: string): Promise<TreeCheck>;
   /** Waits for running work, then closes the worker pool. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A record as `btfd modules` shows it; a failure with its catalog code and next step. */
+function moduleState(record: ModuleRecord): ModuleState {
+  const code = record.errorCode;
+  const error = code !== null && isErrorCode(code) ? { code, message: record.reason, next: ERROR_CATALOG[code].next } : undefined;
+  return {
+    path: record.path, outcome: record.outcome, reason: record.reason, updatedMs: record.updatedMs, checkedMs: record.checkedMs,
+    ...(error ? { error } : {}),
+  };
 }
 
 function failure(modulePath: string, err: unknown, started: number): ModuleResult {
@@ -110,7 +155,7 @@ export function createEngine(options: EngineOptions): Engine {
   const tmpRoot = path.join(store.dir, 'tmp');
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
   const pool = createWorkerPool({ workers: config.workers, logger: log });
-  const contexts = createContextResolver({ store, pahole: config.pahole, searchPath, relocate: config.relocate ?? true, log });
+  const contexts = createContextResolver({ store, pahole: config.pahole, searchPath, relocate: config.relocate ?? true });
   // The local tier first, the remote (if any) behind it: every step talks to the tiers together.
   const cache = createTieredCache({ local: store.artifacts, counters: store.counters, remote: options.remote ?? null, log });
   const inputs = createModuleInputReader(store, pool, cache);
@@ -154,34 +199,75 @@ export function createEngine(options: EngineOptions): Engine {
     log.info({ removedEntries: evicted.removedEntries, removedBytes: evicted.removedBytes }, 'cache evicted to its size limit');
   }
 
+  /** A module's failure: reported, and remembered (with its code) until a build succeeds on it. */
   function moduleFailed(modulePath: string, err: unknown, started: number): ModuleResult {
     const result = failure(modulePath, err, started);
-    log.warn({ module: modulePath, code: result.error!.code, err }, 'module failed');
+    const error = result.error!;
+    log.warn({ module: modulePath, code: error.code, err }, 'module failed');
+    if (error.code === 'BTFD_ERR_MODULE_NOT_FOUND') forgetModule(modulePath);
+    else store.modules.failed(modulePath, error, Date.now());
     return result;
   }
 
-  async function build(request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<BuildReport> {
+  /** A module found fresh is a cache hit too: its artifact is what the cache holds for its key. */
+  function countFreshHit(plan: ModulePlan): void {
+    store.counters.add('hits');
+    store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
+  }
+
+  function forgetModule(modulePath: string): void {
+    store.modules.forget(modulePath);
+    store.statCache.forget(modulePath);
+    ownWrites.forget(modulePath);
+  }
+
+  async function build(request: BuildRequest, options: BuildOptions = {}): Promise<BuildReport> {
+    const { onEvent, signal, background = false } = options;
     const started = performance.now();
-    const ctx = await contexts.resolve(request);
+    /** A module's work that the cancellation dropped: no result, no failure. */
+    const dropped = (err: unknown): null => {
+      if (codeOf(err) !== 'BTFD_ERR_BUILD_CANCELLED' || !signal?.aborted) throw err;
+      return null;
+    };
+    const cancelledAfter = (done: number, total: number): BtfdError => {
+      log.info({ dir: request.dir, done, total }, 'build cancelled');
+      return new BtfdError('BTFD_ERR_BUILD_CANCELLED', `the build of ${request.dir} was cancelled after ${done} of ${total} modules; modules in flight finished, the others were left as they were`);
+    };
+    if (signal?.aborted) throw cancelledAfter(0, 0);
+    const resolved = await contexts.resolve(request);
+    const ctx: TreeContext = signal ? { ...resolved, signal } : resolved;
     const modules = request.modules ? request.modules.map((m) => path.resolve(ctx.dir, m)) : await findModules(ctx.dir);
+    if (modules.length === 0 && !request.modules && options.allowEmpty !== true) {
+      throw new BtfdError('BTFD_ERR_TREE_NO_MODULES', `no .ko file under ${ctx.dir}`);
+    }
     const plans = await mapLimited(modules, MODULES_IN_FLIGHT, async (modulePath) => {
+      if (signal?.aborted) return null;
       const planStarted = performance.now();
-      return plan(ctx, modulePath).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
+      return plan(ctx, modulePath).catch(dropped).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
     });
-    const planned = plans.flatMap((p) => ('action' in p ? [p.action] : []));
+    if (signal?.aborted) throw cancelledAfter(0, modules.length);
+    const planned = plans.flatMap((p) => (p !== null && 'action' in p ? [p.action] : []));
     onEvent?.({ type: 'planned', total: modules.length, ...countBy(MODULE_ACTIONS, planned) });
     let done = 0;
-    const results = await mapLimited(plans, MODULES_IN_FLIGHT, async (p) => {
+    const outcomes = await mapLimited(plans, MODULES_IN_FLIGHT, async (p) => {
+      if (p === null || signal?.aborted) return null;
       const moduleStarted = performance.now();
-      const result = 'action' in p ? await executor.execute(ctx, p).catch((err: unknown) => moduleFailed(p.path, err, moduleStarted)) : p;
+      const result = 'action' in p
+        ? await executor.execute(ctx, p).catch(dropped).catch((err: unknown) => moduleFailed(p.path, err, moduleStarted))
+        : p;
+      if (result === null) return null;
+      if (result.outcome === 'fresh' && 'action' in p && !background) countFreshHit(p);
       done++;
       onEvent?.({ type: 'module', result, done, total: modules.length });
       return result;
     });
+    if (signal?.aborted) throw cancelledAfter(done, modules.length);
+    const results = outcomes.filter((r): r is ModuleResult => r !== null);
     const report: BuildReport = {
       dir: ctx.dir,
       base: ctx.base,
       flags: ctx.flags.flags,
+      pahole: { path: ctx.tool.path, version: ctx.tool.version },
       modules: results.length,
       ...countBy(MODULE_OUTCOMES, results.map((r) => r.outcome)),
       seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
@@ -202,29 +288,38 @@ export function createEngine(options: EngineOptions): Engine {
   async function encodeForPahole(request: PaholeModuleRequest): Promise<ModuleResult> {
     const started = performance.now();
     const ctx = await contexts.resolve({ dir: path.dirname(request.module), base: request.base, paholeFlags: request.flags });
-    if (!request.detachedOut) return executor.execute(ctx, await plan(ctx, request.module), 'pahole');
+    if (!request.detachedOut) {
+      const planned = await plan(ctx, request.module);
+      const result = await executor.execute(ctx, planned, 'pahole');
+      if (result.outcome === 'fresh') countFreshHit(planned);
+      return result;
+    }
     const out = request.detachedOut;
     return executor.withFileLock(request.module, async () => {
       const produced = await executor.produce(ctx, await plan(ctx, request.module));
-      if (produced.outcome !== 'regenerated') store.counters.add('hits');
+      // Regenerations count as misses and relocations as relocated in their own steps.
+      if (produced.outcome === outcomeOf('restore')) store.counters.add('hits');
       await writeFileAtomic(out, produced.stored.artifact.sections.get('.BTF')!, { mode: 0o644 });
       return { path: request.module, outcome: produced.outcome, reason: produced.plan.reason, ms: Math.round(performance.now() - started) };
     });
   }
 
   /** Read-only: no stat rows, no snapshots, no cache touch, no record. */
-  async function explain(modulePath: string, opts: { base?: string; paholeFlags?: string } = {}): Promise<Explanation> {
+  async function explain(modulePath: string, opts: { base?: string; paholeFlags?: string; pahole?: string } = {}): Promise<Explanation> {
     const absolute = path.resolve(modulePath);
     const previous = store.modules.get(absolute);
     const treeDir = await findTreeOf(absolute);
     const base = opts.base ?? previous?.inputs['basePath'];
     const flags = opts.paholeFlags ?? (previous?.inputs['flagsSource'] === 'option' ? previous.inputs['flags'] : undefined);
-    const ctx = await contexts.resolve({ dir: treeDir, base, paholeFlags: flags }, true);
+    const ctx = await contexts.resolve({ dir: treeDir, base, paholeFlags: flags, pahole: opts.pahole }, true);
     const p = await plan(ctx, absolute, true);
     const described = describeKey(p.inputs).map((input) => {
       const before = previous?.inputs[input.name];
+      const named = input.name === 'tool' ? { ...input, value: `pahole ${ctx.tool.version} at ${ctx.tool.path}` } : input;
       const changed = before !== undefined && input.name !== 'schema' && input.name !== 'recipe' && before !== p.inputs[input.name];
-      return changed ? { ...input, previous: before } : input;
+      if (!changed) return named;
+      // The record keeps the flags themselves (the other inputs as digests): show both.
+      return input.name === 'flags' ? { ...named, previous: describeKey({ ...p.inputs, flags: before }).find((i) => i.name === 'flags')!.digest, previousValue: before } : { ...named, previous: before };
     });
     return {
       path: absolute,
@@ -239,22 +334,29 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   return {
-    build: (request, onEvent) => track(() => build(request, onEvent)),
+    build: (request, options) => track(() => build(request, options)),
     encodeForPahole: (request) => track(() => encodeForPahole(request)),
     explain: (modulePath, opts) => track(() => explain(modulePath, opts)),
-    listModules(dir) {
+    async check(request) {
+      const ctx = await contexts.resolve(request, true);
+      return { base: ctx.base, flags: ctx.flags.flags, pahole: { path: ctx.tool.path, version: ctx.tool.version } };
+    },
+    async paholeInfo(pahole) {
+      const tool = await contexts.tool(pahole);
+      return { path: tool.path, version: tool.version };
+    },
+    async listModules(dir) {
       const prefix = dir ? path.resolve(dir) + path.sep : undefined;
-      return store.modules.list(prefix).map((r) => ({ path: r.path, outcome: r.outcome, reason: r.reason, updatedMs: r.updatedMs }));
+      const records = store.modules.list(prefix);
+      const present = await Promise.all(records.map((r) => stat(r.path).then(() => true, () => false)));
+      for (const [i, record] of records.entries()) if (!present[i]) forgetModule(record.path);
+      return records.filter((_, i) => present[i]).map(moduleState);
     },
-    forgetModule(modulePath) {
-      store.modules.forget(modulePath);
-      store.statCache.forget(modulePath);
-      ownWrites.forget(modulePath);
-    },
+    forgetModule,
     baseDigest: (basePath) => contexts.baseDigest(basePath),
     isOwnWrite: (modulePath) => ownWrites.isOwnWrite(modulePath),
     poolStats: () => pool.stats(),
-    checkKbuildTree: (dir) => checkKbuildTree(dir, config.pahole, searchPath),
+    checkKbuildTree: (dir, pahole) => checkKbuildTree(dir, pahole ?? config.pahole, searchPath),
     close() {
       closing ??= (async () => {
         await Promise.allSettled([...running]);

@@ -74,7 +74,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
         if (!('stored' in regenerated)) throw new BtfdError('BTFD_ERR_INTERNAL', `regenerating ${plan.path} declined: ${regenerated.declined}`);
         return { plan, stored: regenerated.stored, outcome: 'regenerated', reason: `${result.declined}; regenerated (${plan.because})` };
       } catch (err) {
-        if (codeOf(err) !== 'BTFD_ERR_MODULE_CHANGED' || attempt >= MAX_REPLANS) throw err;
+        const code = codeOf(err);
+        // A regeneration shared with another build that was cancelled: this build still wants it.
+        if (code === 'BTFD_ERR_BUILD_CANCELLED' && !ctx.signal?.aborted && attempt < MAX_REPLANS) continue;
+        if (code !== 'BTFD_ERR_MODULE_CHANGED' || attempt >= MAX_REPLANS) throw err;
         log.info({ module: plan.path, attempt }, 'module changed under its regeneration; re-planning');
         plan = await options.replan(ctx, plan.path);
       }
@@ -113,14 +116,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
             store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
           }
         }
-        store.modules.put({
-          path: plan.path,
-          key: plan.key,
-          inputs: { ...plan.inputs, basePath: ctx.base, flagsSource: ctx.flags.source },
-          outcome,
-          reason,
-          updatedMs: Date.now(),
-        });
+        const inputs = { ...plan.inputs, basePath: ctx.base, flagsSource: ctx.flags.source };
+        const now = Date.now();
+        // Finding a module fresh changes nothing: its record keeps the last change and its reason.
+        if (outcome === 'fresh' && plan.previous !== null && plan.previous.outcome !== 'failed') store.modules.checked(plan.path, plan.key, inputs, now);
+        else store.modules.put({ path: plan.path, key: plan.key, inputs, outcome, reason, updatedMs: now });
         return { path: plan.path, outcome, reason, ms: Math.round(performance.now() - started) };
       });
     },

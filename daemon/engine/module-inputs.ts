@@ -52,10 +52,12 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
   }
 
   /** Content and output digests of a module, from the stat cache or by hashing in a worker. */
-  async function fileDigests(modulePath: string, stamp: FileStamp, hints: () => Promise<BtfIdsHints>, readOnly: boolean): Promise<FileDigests> {
+  async function fileDigests(
+    modulePath: string, stamp: FileStamp, hints: () => Promise<BtfIdsHints>, readOnly: boolean, signal: AbortSignal | undefined,
+  ): Promise<FileDigests> {
     const known = store.statCache.lookup(modulePath, stamp);
     if (known) return known;
-    const result = await pool.digest({ path: modulePath, btfIds: await hints() });
+    const result = await pool.digest({ path: modulePath, btfIds: await hints() }, signal);
     const digests = { contentDigest: result.digest, outputsDigest: sectionsDigest(toBuffers(result.outputs)) };
     if (!readOnly) store.statCache.record(modulePath, stamp, digests);
     return digests;
@@ -80,8 +82,10 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
         throw new BtfdError('BTFD_ERR_MODULE_NOT_FOUND', `${modulePath} does not exist`, { cause: err });
       });
       const stamp = stampOf(info);
-      const previous = store.modules.get(modulePath);
-      const digests = await fileDigests(modulePath, stamp, () => btfIdsHints(ctx, previous), readOnly);
+      // A module that only ever failed has no build to compare with.
+      const record = store.modules.get(modulePath);
+      const previous = record !== null && record.key !== '' ? record : null;
+      const digests = await fileDigests(modulePath, stamp, () => btfIdsHints(ctx, previous), readOnly, ctx.signal);
       const inputs: KeyInputs = { recipe: RECIPE_SPLIT_BTF, tool: ctx.tool.identity, flags: ctx.flags.flags, base: ctx.baseDigest, module: digests.contentDigest };
       const key = computeKey(inputs);
       const cached = await cache.lookup(key, { tally: !readOnly });

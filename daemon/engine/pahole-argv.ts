@@ -48,3 +48,11 @@ export function parsePaholeModuleArgv(args: readonly string[], cwd: string): Pah
     detachedOut: detached ? path.resolve(cwd, detached) : null,
   };
 }
+
+/** Characters a POSIX shell takes literally outside quotes. */
+const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** A command line as a shell would need it typed, for messages that say how to reproduce a run. */
+export function formatCommand(argv: readonly string[]): string {
+  return argv.map((arg) => (SHELL_SAFE.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`)).join(' ');
+}

@@ -9,7 +9,6 @@ import { execFile, spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Logger } from 'pino';
 import { BtfdError } from '../../shared/errors.js';
 import type { PaholeTool } from './pahole-tool.js';
 
@@ -85,6 +84,11 @@ export function normalizePaholeFlags(text: string): string {
   }
   for (const [name, items] of lists) tokens.add(`${name}=${[...items].sort().join(',')}`);
   return [...tokens].sort().join(' ');
+}
+
+/** pahole's flags as btfd runs it: without -j, whose output pahole < 1.27 does not reproduce. */
+export function paholeArgs(flags: string): string[] {
+  return flags.split(' ').filter((flag) => flag !== '' && flag !== '-j');
 }
 
 /**
@@ -167,8 +171,9 @@ async function flagsFromMakefileBtf(treeDir: string, tool: PaholeTool, searchPat
 
 /**
  * Resolve the flags for a tree: an explicit option wins; a kernel build dir is asked through its
- * own scripts; otherwise, or when the tree's scripts fail (logged), the version table stands in
- * for them.
+ * own scripts; a dir without them gets what those scripts would choose (the version table).
+ * @throws BtfdError BTFD_ERR_TREE_FLAGS_FAILED when the tree's script fails: its flags are not
+ *   guessed, BTFD_ERR_TOOL_FLAGS_INVALID for explicit flags btfd cannot take
  */
 export async function resolvePaholeFlags(options: {
   treeDir: string;
@@ -176,7 +181,6 @@ export async function resolvePaholeFlags(options: {
   tool: PaholeTool;
   /** PATH for the tree's scripts (they run sh, make and pahole-version.sh). */
   searchPath: string;
-  log?: Logger;
 }): Promise<ResolvedFlags> {
   const { treeDir, explicit, tool, searchPath } = options;
   if (explicit !== undefined) return { flags: normalizePaholeFlags(explicit), source: 'option' };
@@ -186,11 +190,16 @@ export async function resolvePaholeFlags(options: {
   ];
   for (const script of scripts) {
     if (!(await exists(path.join(treeDir, script.file)))) continue;
+    let output: string;
     try {
-      return { flags: normalizePaholeFlags(await script.run()), source: script.source };
+      output = await script.run();
     } catch (err) {
-      options.log?.warn({ treeDir, script: script.file, err }, 'the tree\'s pahole flags could not be evaluated; using the version table');
-      break;
+      throw new BtfdError('BTFD_ERR_TREE_FLAGS_FAILED', `${path.join(treeDir, script.file)} failed: ${(err as Error).message.trim()}`, { cause: err });
+    }
+    try {
+      return { flags: normalizePaholeFlags(output), source: script.source };
+    } catch (err) {
+      throw new BtfdError('BTFD_ERR_TREE_FLAGS_FAILED', `${path.join(treeDir, script.file)} printed ${JSON.stringify(output.trim())}: ${(err as Error).message}`, { cause: err });
     }
   }
   return { flags: normalizePaholeFlags(flagsForPaholeVersion(tool.versionNumber)), source: 'pahole-version-table' };

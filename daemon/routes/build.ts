@@ -5,6 +5,9 @@
  * In NDJSON mode the status line waits for the build's first event: a build that fails before
  * doing anything (no base, bad flags) still gets a proper HTTP error; once events flow, a failure
  * travels as a final `{"type":"error"}` line.
+ *
+ * A client that hangs up before its answer is complete (Ctrl-C on `btfd build`, an IDE closing
+ * the stream) cancels the build: no module starts after that, those in flight finish.
  */
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
@@ -23,9 +26,9 @@ export function wantsNdjson(accept: string | undefined): boolean {
  * Start the build and resolve once it emitted its first event (with a stream carrying it and
  * everything after), or rejects when the build fails before its first event.
  */
-function startStreamedBuild(engine: Engine, request: BuildRequest, onFailure: (err: unknown) => void): Promise<PassThrough> {
+function startStreamedBuild(engine: Engine, request: BuildRequest, signal: AbortSignal, onFailure: (err: unknown) => void): Promise<PassThrough> {
   const stream = new PassThrough();
-  // A client that hangs up destroys the stream; the build goes on and its lines are dropped.
+  // A client that hangs up destroys the stream (and cancels the build through `signal`).
   stream.on('error', () => {});
   const write = (line: BuildStreamLine): void => {
     if (!stream.destroyed && !stream.writableEnded) stream.write(`${JSON.stringify(line)}\n`);
@@ -41,7 +44,7 @@ function startStreamedBuild(engine: Engine, request: BuildRequest, onFailure: (e
       write(event);
       begin();
     };
-    engine.build(request, onEvent).then(
+    engine.build(request, { onEvent, signal }).then(
       (report: BuildReport) => {
         write({ type: 'report', report });
         stream.end();
@@ -61,15 +64,35 @@ function startStreamedBuild(engine: Engine, request: BuildRequest, onFailure: (e
   });
 }
 
+/**
+ * The request with a watched tree's registered base, flags and pahole where it names none, so
+ * that a build of the tree and its watcher agree on what its modules are built with.
+ */
+function withTreeSettings(body: BuildRequest, deps: AppDeps): BuildRequest {
+  const registered = deps.watch.settingsOf(body.dir);
+  if (registered === null) return body;
+  return {
+    ...body,
+    ...(body.base === undefined && registered.base !== null ? { base: registered.base } : {}),
+    ...(body.paholeFlags === undefined && registered.flags !== null ? { paholeFlags: registered.flags } : {}),
+    ...(body.pahole === undefined && registered.pahole !== null ? { pahole: registered.pahole } : {}),
+  };
+}
+
 export function registerBuildRoute(app: FastifyInstance, deps: AppDeps): void {
   const log = deps.logger.child({ component: 'build-route' });
   app.post<{ Body: BuildBody }>(
     BUILD_ROUTE.url,
     { schema: { body: BuildBody, response: { 200: BuildResponse } } },
     async (request, reply) => {
-      if (!wantsNdjson(request.headers.accept)) return deps.engine.build(request.body);
-      const stream = await startStreamedBuild(deps.engine, request.body, (err) => {
-        log.error({ err, dir: request.body.dir }, 'streamed build failed');
+      const hungUp = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) hungUp.abort();
+      });
+      const body = withTreeSettings(request.body, deps);
+      if (!wantsNdjson(request.headers.accept)) return deps.engine.build(body, { signal: hungUp.signal });
+      const stream = await startStreamedBuild(deps.engine, body, hungUp.signal, (err) => {
+        if (!hungUp.signal.aborted) log.error({ err, dir: request.body.dir }, 'streamed build failed');
       });
       return reply.type(NDJSON_CONTENT_TYPE).send(stream);
     },

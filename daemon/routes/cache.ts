@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { CACHE_CLEAR_ROUTE, CacheClearResponse } from '../../shared/protocol/cache-clear.js';
 import { CACHE_GC_ROUTE, CacheGcBody, CacheGcResponse } from '../../shared/protocol/cache-gc.js';
-import { CACHE_STATS_ROUTE, CacheStatsResponse } from '../../shared/protocol/cache-stats.js';
+import { CACHE_STATS_ROUTE, CACHE_ZERO_ROUTE, CacheStatsResponse } from '../../shared/protocol/cache-stats.js';
 import { CACHE_VERIFY_ROUTE, CacheVerifyResponse } from '../../shared/protocol/cache-verify.js';
 import type { AppDeps } from './route-deps.js';
 
@@ -10,6 +10,8 @@ export function registerCacheRoutes(app: FastifyInstance, deps: AppDeps): void {
   const { cache } = deps;
   app.get(CACHE_STATS_ROUTE.url, { schema: { response: { 200: CacheStatsResponse } } },
     async (): Promise<CacheStatsResponse> => cache.stats());
+  app.post(CACHE_ZERO_ROUTE.url, { schema: { response: { 200: CacheStatsResponse } } },
+    async (): Promise<CacheStatsResponse> => cache.zeroStats());
 
   app.post<{ Body: CacheGcBody }>(
     CACHE_GC_ROUTE.url,

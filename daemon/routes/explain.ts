@@ -8,10 +8,11 @@ export function registerExplainRoute(app: FastifyInstance, deps: AppDeps): void 
     EXPLAIN_ROUTE.url,
     { schema: { body: ExplainBody, response: { 200: ExplainResponse } } },
     async (request): Promise<ExplainResponse> => {
-      const { path, base, paholeFlags } = request.body;
+      const { path, base, paholeFlags, pahole } = request.body;
       return deps.engine.explain(path, {
         ...(base === undefined ? {} : { base }),
         ...(paholeFlags === undefined ? {} : { paholeFlags }),
+        ...(pahole === undefined ? {} : { pahole }),
       });
     },
   );

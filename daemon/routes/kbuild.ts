@@ -7,6 +7,6 @@ export function registerKbuildRoute(app: FastifyInstance, deps: AppDeps): void {
   app.post<{ Body: KbuildCheckBody }>(
     KBUILD_CHECK_ROUTE.url,
     { schema: { body: KbuildCheckBody, response: { 200: KbuildCheckResponse } } },
-    async (request): Promise<TreeCheck> => deps.engine.checkKbuildTree(request.body.dir),
+    async (request): Promise<TreeCheck> => deps.engine.checkKbuildTree(request.body.dir, request.body.pahole),
   );
 }

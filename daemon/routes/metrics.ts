@@ -23,7 +23,7 @@ export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void 
   gauge('btfd_cache_entries', 'Action cache entries', () => stats().entries);
   gauge('btfd_cache_bytes', 'Bytes of cached artifacts', () => stats().bytes);
   gauge('btfd_cache_max_bytes', 'Cache size limit', () => stats().maxBytes);
-  gauge('btfd_cache_hits_total', 'Modules restored from the cache (any tier)', () => stats().hits);
+  gauge('btfd_cache_hits_total', 'Modules the cache answered: restored (from any tier), or found fresh (background rescans not counted)', () => stats().hits);
   gauge('btfd_cache_misses_total', 'Modules whose BTF pahole had to generate', () => stats().misses);
   gauge('btfd_relocated_total', 'Modules whose BTF was relocated from another base instead of generated', () => stats().relocated);
   gauge('btfd_cache_saved_seconds_total', 'pahole time saved by cache hits', () => stats().savedMs / 1000);
@@ -34,9 +34,10 @@ export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void 
     help: 'Modules by the outcome of their last build',
     labelNames: ['outcome'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const modules = await deps.engine.listModules();
       this.reset();
-      for (const m of deps.engine.listModules()) this.inc({ outcome: m.outcome });
+      for (const m of modules) this.inc({ outcome: m.outcome });
     },
   });
 

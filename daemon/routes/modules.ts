@@ -7,6 +7,6 @@ export function registerModulesRoute(app: FastifyInstance, deps: AppDeps): void 
   app.get<{ Querystring: ModulesQuery }>(
     MODULES_ROUTE.url,
     { schema: { querystring: ModulesQuery, response: { 200: ModulesResponse } } },
-    async (request): Promise<ModulesResponse> => ({ modules: deps.engine.listModules(request.query.dir) }),
+    async (request): Promise<ModulesResponse> => ({ modules: await deps.engine.listModules(request.query.dir) }),
   );
 }

@@ -1,7 +1,7 @@
 /** GET /v1/status: the daemon's state for `btfd status`. */
 import type { FastifyInstance } from 'fastify';
 import type { ModuleState } from '../../shared/build-types.js';
-import { configHash } from '../../shared/config.js';
+import { toBtfdError } from '../../shared/errors.js';
 import { STATUS_ROUTE, StatusResponse } from '../../shared/protocol/status.js';
 import { DAEMON_VERSION, PROTOCOL_VERSION } from '../../shared/version.js';
 import type { AppDeps } from './route-deps.js';
@@ -24,11 +24,17 @@ export function registerStatusRoute(app: FastifyInstance, deps: AppDeps): void {
     } catch (err) {
       cacheError = err instanceof Error ? err.message : String(err);
     }
+    const pahole = await engine.paholeInfo().then(
+      (info) => ({ name: config.pahole, path: info.path, version: info.version, error: null }),
+      (err: unknown) => {
+        const error = toBtfdError(err);
+        return { name: config.pahole, path: null, version: null, error: { code: error.code, message: error.message } };
+      },
+    );
     return {
       pid: runtime.pid,
       daemonVersion: DAEMON_VERSION,
       protocolVersion: PROTOCOL_VERSION,
-      configHash: configHash(config),
       uptimeSeconds: Math.max(0, (now() - runtime.startedAtMs) / 1000),
       socketPath: config.socketPath,
       logPath: config.logPath,
@@ -38,8 +44,9 @@ export function registerStatusRoute(app: FastifyInstance, deps: AppDeps): void {
       idleTimeoutMs: runtime.activity.effectiveTimeoutMs(),
       cache,
       ...(cacheError === undefined ? {} : { cacheError }),
+      pahole,
       trees: deps.watch.list(),
-      modules: countByOutcome(engine.listModules()),
+      modules: countByOutcome(await engine.listModules()),
       pool: engine.poolStats(),
       eventSubscribers: deps.events.subscribers,
     };

@@ -1,8 +1,9 @@
 /**
  * runDaemon(): bring one daemon up on its unix socket, and own its teardown.
  *
- * Order: private dirs → log file → home lock (see daemon-lock.ts) → store → remote cache tier
- * (connects lazily) → engine → listen (socket 0600) → reconcile in the background (`warming`
+ * Order: private dirs → log file → home lock (see daemon-lock.ts) and the cache dir's lock (see
+ * store/cache-owner.ts) → store → remote cache tier (connects lazily) → engine → listen (socket
+ * 0600) → reconcile in the background (`warming`
  * until it resolves) → idle timer.
  * Teardown (one idempotent function, see shutdown.ts): stop accepting and drain in-flight
  * requests → close watchers → close the engine (its builds finish, then the pool) → drain the
@@ -26,7 +27,8 @@ import type { RemoteTier } from '../store/remote/remote-tier.js';
 import { openStore, type Store } from '../store/store.js';
 import type { DaemonRuntime } from '../routes/route-deps.js';
 import { createWatchManager, type WatchEvent } from '../watch/watch-manager.js';
-import { acquireDaemonLock } from './daemon-lock.js';
+import { acquireCacheOwner, type CacheOwner } from '../store/cache-owner.js';
+import { acquireDaemonLock, type AcquireOptions } from './daemon-lock.js';
 import { createEventBus } from '../events/event-bus.js';
 import { createIdleTimer, type IdleTimer } from './idle-timer.js';
 import { createLogger } from './logger.js';
@@ -59,6 +61,8 @@ export interface RunDaemonOptions {
   readonly watchTiming?: { readonly settleMs: number; readonly rescanMs: number };
   /** The root logger; by default one writing to config.logPath. */
   readonly logger?: Logger;
+  /** The default logger also writes to stdout (the daemon runs in the foreground). */
+  readonly logToStdout?: boolean;
   /** How long to wait for a lock holder that is starting or stopping. */
   readonly lockWaitMs?: number;
   /**
@@ -94,6 +98,24 @@ export function preparePrivateDirs(config: Config): void {
   ensurePrivateDir(config.cacheDir);
 }
 
+/** The home's lock, then the cache dir's; released in the reverse order. */
+async function acquireLocks(config: Config, pid: number, options: AcquireOptions): Promise<{ release(): Promise<void> }> {
+  const home = await acquireDaemonLock(config.socketPath, options);
+  let cache: CacheOwner;
+  try {
+    cache = acquireCacheOwner(config.cacheDir, pid);
+  } catch (err) {
+    await home.release();
+    throw err;
+  }
+  return {
+    async release() {
+      cache.release();
+      await home.release();
+    },
+  };
+}
+
 /**
  * Start the daemon: returns once it listens. Throws (having released everything it took) when
  * it cannot start; BTFD_ERR_DAEMON_ALREADY_RUNNING means another daemon owns the home.
@@ -101,14 +123,14 @@ export function preparePrivateDirs(config: Config): void {
 export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemon> {
   const { config, pid } = options;
   preparePrivateDirs(config);
-  const logger = options.logger ?? createLogger({ logPath: config.logPath, level: config.logLevel, pid });
+  const logger = options.logger ?? createLogger({ logPath: config.logPath, level: config.logLevel, pid, stdout: options.logToStdout === true });
   if (options.logger === undefined) fs.chmodSync(config.logPath, LOG_FILE_MODE);
   const log = logger.child({ component: 'daemon' });
 
   const socketPath = options.oneshotSocket ?? config.socketPath;
   let lock: { release(): Promise<void> };
   try {
-    lock = options.oneshotSocket !== undefined ? { release: async () => fs.rmSync(socketPath, { force: true }) } : await acquireDaemonLock(config.socketPath, {
+    lock = options.oneshotSocket !== undefined ? { release: async () => fs.rmSync(socketPath, { force: true }) } : await acquireLocks(config, pid, {
       ...(options.lockWaitMs === undefined ? {} : { waitMs: options.lockWaitMs }),
       onStaleSocket: (socketPath) => log.warn({ socketPath }, 'stale socket from a dead daemon removed'),
     });

@@ -1,6 +1,7 @@
 /**
- * Cache maintenance as the routes offer it: figures (per tier), LRU gc to a size limit, verify,
- * clear. Maintenance is the local tier's: a team's remote is its server's to evict and clear.
+ * Cache maintenance as the routes offer it: figures (per tier, and zeroing them), LRU gc to a size
+ * limit, verify, clear. Maintenance is the local tier's: a team's remote is its server's to evict
+ * and clear.
  */
 import type { CacheGcResult, CacheStats, CacheVerifyResult } from '../../shared/build-types.js';
 import type { RemoteTier } from './remote/remote-tier.js';
@@ -8,6 +9,8 @@ import type { Store } from './store.js';
 
 export interface CacheAdmin {
   stats(): CacheStats;
+  /** Zero the counters (hits, misses, time saved, corrupt, missing), as `ccache -z`; answers them as they were. */
+  zeroStats(): CacheStats;
   /** Evict to `maxBytes`, or to the configured limit. */
   gc(maxBytes?: number): CacheGcResult;
   verify(): CacheVerifyResult;
@@ -18,6 +21,11 @@ export interface CacheAdmin {
 export function createCacheAdmin(store: Store, maxCacheBytes: number, remote: RemoteTier | null = null): CacheAdmin {
   return {
     stats: () => store.stats(maxCacheBytes, remote?.status() ?? null),
+    zeroStats() {
+      const before = store.stats(maxCacheBytes, remote?.status() ?? null);
+      store.counters.zero();
+      return before;
+    },
     gc: (maxBytes) => store.artifacts.gc(maxBytes ?? maxCacheBytes),
     verify: () => store.artifacts.verify(),
     clear: () => store.clear(),

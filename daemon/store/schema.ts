@@ -74,6 +74,18 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE actions ADD COLUMN module TEXT;
   CREATE INDEX actions_by_module ON actions (module, tool, flags);
   `,
+  // 3 → 4: a watched tree's builds run the pahole it was registered with (NULL: the daemon's).
+  `
+  ALTER TABLE trees ADD COLUMN pahole TEXT;
+  `,
+  // 4 → 5: a module's last change is kept apart from its last check (a pass finding it fresh
+  // updates only the check), a failure keeps its code until a build succeeds, and a watched tree
+  // keeps its last build that changed something across restarts.
+  `
+  ALTER TABLE modules ADD COLUMN checked_ms INTEGER;
+  ALTER TABLE modules ADD COLUMN error_code TEXT;
+  ALTER TABLE trees ADD COLUMN last_build_json TEXT;
+  `,
 ];
 
 /** The schema version this code writes. */

@@ -45,6 +45,12 @@ export interface StoreOptions {
   readonly now?: () => number;
 }
 
+/** The share of lookups the cache answered as it was (`others`: relocated or encoded); null before the first one. */
+function hitRate(hits: number, others: number): number | null {
+  const lookups = hits + others;
+  return lookups === 0 ? null : hits / lookups;
+}
+
 /**
  * Open the store in `options.dir` (`cache.db`, `cas/`, `bases/`), creating and migrating it.
  * @throws BtfdError BTFD_ERR_CACHE_UNAVAILABLE when the dir or database cannot be opened, the
@@ -94,7 +100,8 @@ export function openStore(options: StoreOptions): Store {
         bytesRead: c.remote_bytes_read, bytesWritten: c.remote_bytes_written,
       };
       return {
-        ...totals, maxBytes, hits: c.hits, misses: c.misses, relocated: c.relocated, savedMs: c.saved_ms, files: statCache.count(), corrupt: c.corrupt, missing: c.missing,
+        ...totals, maxBytes, hits: c.hits, misses: c.misses, relocated: c.relocated, hitRate: hitRate(c.hits, c.relocated + c.misses),
+        savedMs: c.saved_ms, files: statCache.count(), corrupt: c.corrupt, missing: c.missing,
         tiers: remote === null ? [local] : [local, remoteTier],
         remote,
       };

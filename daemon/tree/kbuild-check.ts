@@ -9,9 +9,7 @@ import type { TreeCheck, TreeCheckLine } from '../../shared/protocol/kbuild.js';
 import { BtfdError, toBtfdError } from '../../shared/errors.js';
 import { digestBase } from '../engine/base-btf.js';
 import { resolvePaholeTool } from '../engine/pahole-tool.js';
-
-/** pahole's first version with `--btf_base` (split BTF). */
-const MIN_PAHOLE_VERSION = 116;
+import { resolveTreeDir } from './module-tree.js';
 
 async function checkConfig(dir: string): Promise<TreeCheckLine> {
   const text = await readFile(path.join(dir, '.config'), 'utf8').catch(() => null);
@@ -35,20 +33,24 @@ async function checkBase(dir: string): Promise<TreeCheckLine> {
 
 async function checkPahole(pahole: string, searchPath: string): Promise<TreeCheckLine & { version: number }> {
   try {
+    // resolvePaholeTool refuses a program that is not pahole, or one too old for split BTF.
     const tool = await resolvePaholeTool(pahole, searchPath);
-    return tool.versionNumber >= MIN_PAHOLE_VERSION
-      ? { ok: true, line: `pahole ${tool.version} at ${tool.path}`, version: tool.versionNumber }
-      : { ok: false, line: `pahole ${tool.version} is too old for split BTF (need 1.16 or newer)`, version: tool.versionNumber };
+    return { ok: true, line: `pahole ${tool.version} at ${tool.path}`, version: tool.versionNumber };
   } catch (err) {
     const error = toBtfdError(err);
     return { ok: false, line: `${error.code}: ${error.message}; ${error.next}`, version: 0 };
   }
 }
 
-/** Check a kernel build dir for the drop-in. */
+/**
+ * Check a kernel build dir for the drop-in.
+ * @throws BtfdError BTFD_ERR_TREE_NOT_FOUND when there is no such dir, BTFD_ERR_TREE_NOT_KBUILD when
+ *   it is not a kernel build dir
+ */
 export async function checkKbuildTree(dir: string, pahole: string, searchPath: string): Promise<TreeCheck> {
+  await resolveTreeDir(dir);
   if (!(await readFile(path.join(dir, 'Makefile'), 'utf8').then(() => true, () => false))) {
-    throw new BtfdError('BTFD_ERR_TREE_NOT_FOUND', `${dir} has no Makefile: pass the kernel build dir`);
+    throw new BtfdError('BTFD_ERR_TREE_NOT_KBUILD', `${dir} has no Makefile, so it is not a kernel build dir`);
   }
   const [config, base, tool] = await Promise.all([checkConfig(dir), checkBase(dir), checkPahole(pahole, searchPath)]);
   return { checks: [tool, config, base].map(({ ok, line }) => ({ ok, line })), paholeVersion: tool.version };

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { BtfdError } from '../../shared/errors.js';
 import { isAtomicTempFile } from '../fs/atomic-file.js';
 
+export { findTreeOf } from '../../shared/tree-root.js';
+
 /** Age after which such a temp file surely belongs to no running write. */
 const STALE_TEMP_FILE_MS = 10 * 60 * 1000;
 /** Directories that never hold modules of the tree (the watcher skips them too). */
@@ -54,19 +56,4 @@ async function removeIfStale(file: string, nowMs: number): Promise<void> {
 /** The base a tree uses unless told otherwise: `DIR/vmlinux`. */
 export function defaultBase(dir: string): string {
   return path.join(dir, 'vmlinux');
-}
-
-/**
- * For a lone module: the nearest ancestor dir that holds a vmlinux (a kernel build dir), or the
- * module's own dir when none does.
- */
-export async function findTreeOf(modulePath: string): Promise<string> {
-  let dir = path.dirname(modulePath);
-  for (;;) {
-    const found = await stat(path.join(dir, 'vmlinux')).then(() => true, () => false);
-    if (found) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) return path.dirname(modulePath);
-    dir = parent;
-  }
 }

@@ -8,9 +8,10 @@
  * (kbuild rewrote its module list: one pass over the tree, cheap through the stat cache); the
  * rescan. A module deleted from the tree is forgotten.
  */
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { BuildEvent, BuildReport, BuildSummary, TreeStatus } from '../../shared/build-types.js';
+import type { BuildEvent, BuildReport, BuildSummary, TreeBuild, TreeStatus } from '../../shared/build-types.js';
 import { BtfdError, toBtfdError, type ErrorCode } from '../../shared/errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { TreeRegistration, TreeRegistry } from '../store/tree-registry.js';
@@ -20,6 +21,8 @@ import { createTreeWatcher, type TreeChange, type TreeWatcher } from './tree-wat
 /** Events the manager publishes (the daemon forwards them to `/v1/events`). */
 export type WatchEvent =
   | { readonly type: 'tree-added' | 'tree-removed'; readonly dir: string }
+  /** The tree's dir was deleted while watched; it stays registered until unwatched. */
+  | { readonly type: 'tree-missing'; readonly dir: string }
   | { readonly type: 'base-changed'; readonly dir: string; readonly digest: string }
   /** A settled burst of file events was looked at; `work` says whether it asked for a build. */
   | { readonly type: 'change-seen'; readonly dir: string; readonly files: number; readonly work: boolean }
@@ -44,9 +47,22 @@ export interface WatchManagerOptions {
   readonly onTreesChanged?: (count: number) => void;
 }
 
+/** What a tree is built with, as registered: null means the default. */
+export interface TreeSettings {
+  readonly base: string | null;
+  readonly flags: string | null;
+  readonly pahole: string | null;
+}
+
+/** A tree just registered, and the settings it replaced when it was already watched with others. */
+export type WatchResult = TreeStatus & { readonly replaced: TreeSettings | null };
+
 export interface WatchManager {
-  /** Register and start watching a tree; resolves once it is watched (its first build runs on). */
-  add(tree: { dir: string; base?: string; paholeFlags?: string }): Promise<TreeStatus>;
+  /**
+   * Register and start watching a tree; resolves once it is watched (its first build runs on).
+   * Its base, pahole and flags are checked first (the engine probes pahole with the flags).
+   */
+  add(tree: { dir: string; base?: string; paholeFlags?: string; pahole?: string }): Promise<WatchResult>;
   /** Stop watching and forget a tree; false when it was not watched. */
   remove(dir: string): Promise<boolean>;
   /** Start watching every registered tree (after a restart); resolves after their first builds. */
@@ -54,6 +70,8 @@ export interface WatchManager {
   /** Resolves when no tree has a build running or pending (tests and `reconcile`). */
   idle(): Promise<void>;
   list(): TreeStatus[];
+  /** What a watched tree is built with (null for a tree not watched): a build of it defaults to these. */
+  settingsOf(dir: string): TreeSettings | null;
   readonly size: number;
   close(): Promise<void>;
 }
@@ -63,12 +81,20 @@ interface WatchedTree {
   readonly base: string;
   readonly watcher: TreeWatcher;
   baseDigest: string | null;
+  /** Fires when the tree is unwatched: its build stops taking new modules. */
+  readonly removed: AbortController;
   running: Promise<void> | null;
   /** Work that arrived while a build ran: all modules, or these; waiters hear when it is done. */
   pending: { all: boolean; modules: Set<string>; trigger: string; waiters: (() => void)[] } | null;
-  lastBuild: BuildSummary | null;
+  /** The last build that changed or failed on a module (kept in the registry across restarts). */
+  lastBuild: TreeBuild | null;
+  /** The last build of any kind. */
+  lastPass: TreeBuild | null;
   lastError: { code: ErrorCode; message: string } | null;
 }
+
+/** Passes btfd makes on its own: their fresh modules are not cache hits anyone asked for. */
+const BACKGROUND_TRIGGERS: ReadonlySet<string> = new Set(['watch started', 'watcher ready', 'periodic rescan']);
 
 function summary(report: BuildReport): BuildSummary {
   const { results: _results, ...rest } = report;
@@ -89,11 +115,14 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       dir: tree.registration.dir,
       base: tree.base,
       flags: tree.registration.flags,
+      pahole: tree.registration.pahole,
       ready: health.ready,
       building: tree.running !== null,
+      missing: tree.lastError?.code === 'BTFD_ERR_TREE_NOT_FOUND',
       events: health.events,
       errors: health.errors,
       lastBuild: tree.lastBuild,
+      lastPass: tree.lastPass,
       lastError: tree.lastError,
     };
   }
@@ -113,7 +142,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
 
   async function drain(tree: WatchedTree): Promise<void> {
     const dir = tree.registration.dir;
-    while (tree.pending && !closing) {
+    while (tree.pending && !closing && !tree.removed.signal.aborted) {
       const work = tree.pending;
       tree.pending = null;
       publish({ type: 'build-started', dir, trigger: work.trigger, modules: work.all ? 'all' : work.modules.size });
@@ -123,19 +152,35 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
             dir,
             base: tree.base,
             ...(tree.registration.flags !== null ? { paholeFlags: tree.registration.flags } : {}),
+            ...(tree.registration.pahole !== null ? { pahole: tree.registration.pahole } : {}),
             ...(work.all ? {} : { modules: [...work.modules] }),
           },
-          (event) => publish({ type: 'build-progress', dir, event }),
+          {
+            onEvent: (event) => publish({ type: 'build-progress', dir, event }),
+            signal: tree.removed.signal,
+            background: BACKGROUND_TRIGGERS.has(work.trigger),
+            allowEmpty: true,
+          },
         );
-        tree.lastBuild = summary(report);
+        const build: TreeBuild = { ...summary(report), atMs: Date.now(), trigger: work.trigger };
+        tree.lastPass = build;
+        // A pass that found every module fresh did nothing: it must not hide what the last build did.
+        if (report.fresh !== report.modules) {
+          tree.lastBuild = build;
+          options.registry.recordBuild(dir, build);
+        }
         tree.lastError = null;
-        publish({ type: 'build-finished', dir, report: tree.lastBuild });
+        publish({ type: 'build-finished', dir, report: summary(report) });
         log.info({ dir, trigger: work.trigger, restored: report.restored, regenerated: report.regenerated, failed: report.failed }, 'tree build finished');
       } catch (err) {
         const error = toBtfdError(err);
-        tree.lastError = { code: error.code, message: error.message };
-        publish({ type: 'build-failed', dir, code: error.code, message: error.message });
-        log.warn({ dir, code: error.code, err }, 'tree build failed');
+        if (error.code === 'BTFD_ERR_BUILD_CANCELLED') {
+          log.info({ dir }, 'tree build cancelled: the tree is no longer watched');
+        } else {
+          tree.lastError = { code: error.code, message: error.message };
+          publish({ type: 'build-failed', dir, code: error.code, message: error.message });
+          log.warn({ dir, code: error.code, err }, 'tree build failed');
+        }
       }
       for (const waiter of work.waiters) waiter();
     }
@@ -144,7 +189,24 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     tree.running = null;
   }
 
+  /** Mark a tree whose dir is gone: status says so instead of "watching". */
+  function markMissing(tree: WatchedTree): void {
+    const dir = tree.registration.dir;
+    if (tree.lastError?.code === 'BTFD_ERR_TREE_NOT_FOUND') return;
+    tree.lastError = { code: 'BTFD_ERR_TREE_NOT_FOUND', message: `${dir} no longer exists: \`btfd unwatch ${dir}\` forgets it; re-created, it is watched again` };
+    publish({ type: 'tree-missing', dir });
+    log.warn({ dir }, 'watched tree removed');
+  }
+
   async function onChange(tree: WatchedTree, change: TreeChange): Promise<void> {
+    if (change.removed.length > 0 || change.baseChanged) {
+      const present = await stat(tree.registration.dir).then((s) => s.isDirectory(), () => false);
+      if (!present) {
+        for (const removed of change.removed) engine.forgetModule(removed);
+        markMissing(tree);
+        return;
+      }
+    }
     let all = false;
     let trigger = 'modules changed';
     if (change.baseChanged) {
@@ -184,7 +246,10 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       },
       onError: (err) => log.warn({ dir: registration.dir, err }, 'watcher error'),
     });
-    tree = { registration, base, watcher, baseDigest: null, running: null, pending: null, lastBuild: null, lastError: null };
+    tree = {
+      registration, base, watcher, baseDigest: null, removed: new AbortController(), running: null, pending: null,
+      lastBuild: registration.lastBuild ?? null, lastPass: null, lastError: null,
+    };
     trees.set(registration.dir, tree);
     options.onTreesChanged?.(trees.size);
     tree.baseDigest = await engine.baseDigest(base).catch(() => null);
@@ -198,10 +263,27 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     return { tree, firstBuild };
   }
 
+  /** A tree whose dir is back after it was deleted: watch it afresh (its old watcher saw it go). */
+  async function revive(tree: WatchedTree): Promise<void> {
+    const dir = tree.registration.dir;
+    if (!(await stat(dir).then((s) => s.isDirectory(), () => false)) || trees.get(dir) !== tree) return;
+    trees.delete(dir);
+    tree.removed.abort();
+    await tree.watcher.close();
+    log.info({ dir }, 'watched tree is back');
+    await startWatching({ ...tree.registration, lastBuild: tree.lastBuild });
+  }
+
   function armRescan(): void {
     if (options.rescanMs <= 0 || rescanTimer) return;
     rescanTimer = setInterval(() => {
-      for (const tree of trees.values()) schedule(tree, { all: true, modules: [], trigger: 'periodic rescan' });
+      for (const tree of trees.values()) {
+        if (tree.lastError?.code === 'BTFD_ERR_TREE_NOT_FOUND') {
+          revive(tree).catch((err: unknown) => log.warn({ dir: tree.registration.dir, err }, 'could not watch a tree again'));
+        } else {
+          schedule(tree, { all: true, modules: [], trigger: 'periodic rescan' });
+        }
+      }
     }, options.rescanMs);
     rescanTimer.unref();
   }
@@ -210,21 +292,32 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     async add(request) {
       if (closing) throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', 'the daemon is stopping');
       const dir = await resolveTreeDir(request.dir);
-      const base = request.base ? path.resolve(request.base) : null;
-      // Fail now, with the base's own code, rather than in a background build.
-      await engine.baseDigest(base ?? defaultBase(dir));
+      const settings: TreeSettings = { base: request.base ? path.resolve(request.base) : null, flags: request.paholeFlags ?? null, pahole: request.pahole ?? null };
+      // Fail now, with the base's, pahole's or the flags' own code, rather than in a background build.
+      await engine.check({
+        dir,
+        base: settings.base ?? defaultBase(dir),
+        ...(settings.flags !== null ? { paholeFlags: settings.flags } : {}),
+        ...(settings.pahole !== null ? { pahole: settings.pahole } : {}),
+      });
       const existing = trees.get(dir);
+      const old = existing?.registration;
+      const replaced = old && (old.base !== settings.base || old.flags !== settings.flags || old.pahole !== settings.pahole)
+        ? { base: old.base, flags: old.flags, pahole: old.pahole }
+        : null;
       if (existing) {
         trees.delete(dir);
+        existing.removed.abort();
         await existing.watcher.close();
       }
-      const registration: TreeRegistration = { dir, base, flags: request.paholeFlags ?? null, createdMs: Date.now() };
+      const registration: TreeRegistration = { dir, ...settings, createdMs: Date.now(), lastBuild: existing?.lastBuild ?? null };
       options.registry.put(registration);
       const { tree } = await startWatching(registration);
       await tree.watcher.ready;
       armRescan();
       publish({ type: 'tree-added', dir });
-      return status(tree);
+      if (replaced) log.info({ dir, replaced, settings }, 'tree re-registered with other settings');
+      return { ...status(tree), replaced };
     },
     async remove(dir) {
       const absolute = path.resolve(dir);
@@ -233,7 +326,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       if (!tree) return known;
       trees.delete(absolute);
       options.onTreesChanged?.(trees.size);
-      tree.pending = null;
+      tree.removed.abort();
       await tree.watcher.close();
       publish({ type: 'tree-removed', dir: absolute });
       return true;
@@ -258,6 +351,10 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       }
     },
     list: () => [...trees.values()].map(status),
+    settingsOf(dir) {
+      const registration = trees.get(path.resolve(dir))?.registration;
+      return registration ? { base: registration.base, flags: registration.flags, pahole: registration.pahole } : null;
+    },
     get size() {
       return trees.size;
     },

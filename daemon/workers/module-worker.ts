@@ -20,6 +20,7 @@ import { installSections } from '../elf/elf-install.js';
 import { computeBaseDiff, type BaseDiff } from '../btf/base-diff.js';
 import { relocateSplitBtf, relocationTarget, type RelocationTarget } from '../btf/relocate.js';
 import { decodeArtifact, sha256 } from '../engine/artifact.js';
+import { formatCommand } from '../engine/pahole-argv.js';
 import { readModuleNames } from '../elf/elf-names.js';
 import { createBaseViews, moduleDigestOptions, resolveForArtifact, type ResolutionCandidate } from '../engine/module-btf-ids.js';
 import { sameStamp, stampOf } from '../fs/file-stamp.js';
@@ -27,6 +28,8 @@ import type {
   BaseDiffTask, BtfIdsHints, DigestResult, DigestTask, RegenerateResult, RegenerateTask, RelocateResult, RelocateTask, WorkerOutcome,
 } from './module-worker-types.js';
 
+/** Where the command quoted in a pahole failure writes its detached BTF. */
+const REPRODUCE_OUTPUT = '/tmp/btfd-reproduce.btf';
 /** pahole's stderr kept for error messages; enough for its diagnostics, bounded for huge dumps. */
 const MAX_STDERR_BYTES = 16 * 1024;
 
@@ -127,11 +130,15 @@ async function encodeBtf(task: RegenerateTask, input: string, workDir: string): 
     throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_MISSING', `could not run ${task.paholePath}`, { cause: err });
   });
   const ms = performance.now() - started;
+  // The command to repeat by hand: as run, but the scratch dir is gone by then, so its copy of the
+  // module becomes the module itself and the detached output a file in /tmp.
+  const command = formatCommand([task.paholePath, ...args].map((arg) =>
+    arg === target ? task.modulePath : arg.startsWith(`--btf_encode_detached=`) ? `--btf_encode_detached=${REPRODUCE_OUTPUT}` : arg));
   if (exit.signal !== null) {
-    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_CRASHED', `pahole was killed by ${exit.signal} on ${task.modulePath}: ${exit.stderr}`);
+    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_CRASHED', `pahole was killed by ${exit.signal} on ${task.modulePath}: ${exit.stderr}; reproduce with: ${command}`);
   }
   if (exit.code !== 0) {
-    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_FAILED', `pahole exited with ${exit.code} on ${task.modulePath}: ${exit.stderr}`);
+    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_FAILED', `pahole exited with ${exit.code} on ${task.modulePath}: ${exit.stderr}; reproduce with: ${command}`);
   }
   const sections = inPlace
     ? await readSections(target, ['.BTF', '.BTF.base'])

@@ -12,10 +12,7 @@ import type { BuildEvent, BuildReport, BuildRequest } from '../build-types.js';
 import { ErrorBody } from './error.js';
 import { BuildEventSchema, BuildReportSchema, BuildRequestSchema } from './schemas.js';
 
-export const BUILD_ROUTE = { method: 'POST', url: '/v1/build' } as const;
-
-/** The media type of a streamed build. */
-export const NDJSON_CONTENT_TYPE = 'application/x-ndjson';
+export { BUILD_ROUTE, NDJSON_CONTENT_TYPE } from './routes.js';
 
 export const BuildBody = BuildRequestSchema;
 /** The engine's BuildRequest (schemas.ts checks that the schema agrees with it). */

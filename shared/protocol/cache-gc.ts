@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { CacheGcResult } from '../build-types.js';
 import { CacheGcResultSchema } from './schemas.js';
 
-export const CACHE_GC_ROUTE = { method: 'POST', url: '/v1/cache/gc' } as const;
+export { CACHE_GC_ROUTE } from './routes.js';
 
 export const CacheGcBody = Type.Object({
   /** The size to shrink to; the daemon's configured maxCacheBytes when omitted. */

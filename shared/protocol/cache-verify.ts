@@ -2,7 +2,7 @@
 import type { CacheVerifyResult } from '../build-types.js';
 import { CacheVerifyResultSchema } from './schemas.js';
 
-export const CACHE_VERIFY_ROUTE = { method: 'POST', url: '/v1/cache/verify' } as const;
+export { CACHE_VERIFY_ROUTE } from './routes.js';
 
 export const CacheVerifyResponse = CacheVerifyResultSchema;
 export type CacheVerifyResponse = CacheVerifyResult;

@@ -1,10 +1,10 @@
 /** `POST /v1/kbuild/check`: is a kernel build dir ready for the btfd-pahole drop-in? */
 import { Type, type Static } from '@sinclair/typebox';
-import { AbsolutePath } from './schemas.js';
+import { AbsolutePath, PaholeName } from './schemas.js';
 
-export const KBUILD_CHECK_ROUTE = { method: 'POST', url: '/v1/kbuild/check' } as const;
+export { KBUILD_CHECK_ROUTE } from './routes.js';
 
-export const KbuildCheckBody = Type.Object({ dir: AbsolutePath }, { additionalProperties: false });
+export const KbuildCheckBody = Type.Object({ dir: AbsolutePath, pahole: Type.Optional(PaholeName) }, { additionalProperties: false });
 export type KbuildCheckBody = Static<typeof KbuildCheckBody>;
 
 export const TreeCheckLineSchema = Type.Object({ ok: Type.Boolean(), line: Type.String() });

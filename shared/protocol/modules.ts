@@ -2,7 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { AbsolutePath, ModuleStateSchema } from './schemas.js';
 
-export const MODULES_ROUTE = { method: 'GET', url: '/v1/modules' } as const;
+export { MODULES_ROUTE } from './routes.js';
 
 export const ModulesQuery = Type.Object({
   dir: Type.Optional(AbsolutePath),

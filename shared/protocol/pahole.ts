@@ -6,7 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { AbsolutePath, ModuleResultSchema } from './schemas.js';
 
-export const PAHOLE_ROUTE = { method: 'POST', url: '/v1/pahole' } as const;
+export { PAHOLE_ROUTE } from './routes.js';
 
 export const PaholeBody = Type.Object({
   /** pahole's arguments, without argv[0]. */

@@ -19,13 +19,20 @@ export const ErrorCodeSchema = Type.Unsafe<ErrorCode>(Type.String({ pattern: '^B
 /** An absolute path: the daemon's working directory is not the client's. */
 export const AbsolutePath = Type.String({ minLength: 1, pattern: '^/' });
 
+/** A pahole to run: an absolute path, or a bare name looked up on the daemon's PATH. */
+export const PaholeName = Type.String({ minLength: 1, pattern: '^(/.*|[^/]+)$' });
+
 export const BuildRequestSchema = Type.Object({
   dir: AbsolutePath,
   base: Type.Optional(AbsolutePath),
   paholeFlags: Type.Optional(Type.String()),
+  pahole: Type.Optional(PaholeName),
   modules: Type.Optional(Type.Array(AbsolutePath)),
   relocate: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
+
+/** Which pahole a build ran: the binary's real path and its `--version`. */
+export const PaholeInfoSchema = Type.Object({ path: Type.String(), version: Type.String() });
 
 /** A union of string literals, from one of the module-actions table's lists. */
 function literals<K extends string>(names: readonly K[]): TUnion<TLiteral<K>[]> {
@@ -53,6 +60,7 @@ export const BuildReportSchema = Type.Composite([
     dir: Type.String(),
     base: Type.String(),
     flags: Type.String(),
+    pahole: PaholeInfoSchema,
     modules: Type.Integer(),
     seconds: Type.Number(),
     failures: Type.Array(ModuleResultSchema),
@@ -79,6 +87,7 @@ export const KeyInputSchema = Type.Object({
   value: Type.String(),
   digest: Type.String(),
   previous: Type.Optional(Type.String()),
+  previousValue: Type.Optional(Type.String()),
 });
 
 export const ExplanationSchema = Type.Object({
@@ -97,6 +106,8 @@ export const ModuleStateSchema = Type.Object({
   outcome: Type.String(),
   reason: Type.String(),
   updatedMs: Type.Number(),
+  checkedMs: Type.Number(),
+  error: Type.Optional(Type.Object({ code: ErrorCodeSchema, message: Type.String(), next: Type.String() })),
 });
 
 export const CacheTierStatsSchema = Type.Object({
@@ -133,6 +144,7 @@ export const CacheStatsSchema = Type.Object({
   hits: Type.Integer(),
   misses: Type.Integer(),
   relocated: Type.Integer(),
+  hitRate: Type.Union([Type.Number(), Type.Null()]),
   savedMs: Type.Number(),
   files: Type.Integer(),
   corrupt: Type.Integer(),

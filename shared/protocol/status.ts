@@ -1,16 +1,15 @@
 /** `GET /v1/status`: what `btfd status` shows. */
 import { Type, type Static } from '@sinclair/typebox';
 import type { CacheStats, TreeStatus } from '../build-types.js';
-import { CacheStatsSchema } from './schemas.js';
+import { CacheStatsSchema, ErrorCodeSchema } from './schemas.js';
 import { TreeStatusSchema } from './watch.js';
 
-export const STATUS_ROUTE = { method: 'GET', url: '/v1/status' } as const;
+export { STATUS_ROUTE } from './routes.js';
 
 export const StatusResponse = Type.Object({
   pid: Type.Integer(),
   daemonVersion: Type.String(),
   protocolVersion: Type.Integer(),
-  configHash: Type.String(),
   uptimeSeconds: Type.Number(),
   socketPath: Type.String(),
   logPath: Type.String(),
@@ -24,6 +23,16 @@ export const StatusResponse = Type.Object({
   /** Cache figures, or null when the cache could not be read (see cacheError). */
   cache: Type.Union([CacheStatsSchema, Type.Null()]),
   cacheError: Type.Optional(Type.String()),
+  /**
+   * The pahole of requests that name none (the drop-in's, and trees watched without one): its
+   * name as configured, and the binary and version it resolves to, or why it does not.
+   */
+  pahole: Type.Object({
+    name: Type.String(),
+    path: Type.Union([Type.String(), Type.Null()]),
+    version: Type.Union([Type.String(), Type.Null()]),
+    error: Type.Union([Type.Object({ code: ErrorCodeSchema, message: Type.String() }), Type.Null()]),
+  }),
   /** Watched trees with their watcher's health and last build. */
   trees: Type.Array(TreeStatusSchema),
   /** Modules btfd knows, by the outcome of their last build. */

@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 
-export const STOP_ROUTE = { method: 'POST', url: '/v1/stop' } as const;
+export { STOP_ROUTE } from './routes.js';
 
 export const StopResponse = Type.Object({
   stopping: Type.Literal(true),

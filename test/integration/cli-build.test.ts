@@ -72,3 +72,21 @@ test('btfd build exits 1 when a module fails and 2 when it cannot run, with code
   assert.match(noBase.stderr, /BTFD_ERR_BASE_MISSING/);
   assert.match(noBase.stderr, /next: /);
 });
+
+test('flags pahole refuses are one error before any module runs: exit 2, the command to reproduce', async (t) => {
+  const dir = tempDir(t);
+  const env = { BTFD_HOME: path.join(dir, 'home') };
+  const kernel = await createFixtureKernel(path.join(dir, 'k'));
+  const before = await Promise.all(kernel.modules.map((m) => readFile(m)));
+
+  const bad = await runCli(['build', kernel.dir, '--no-daemon', '--pahole-flags', '--btf_gen_floats --bogus'], env);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.equal(bad.stdout, '');
+  // The flags as pahole gets them (normalised: sorted), pahole's own words, and the command.
+  assert.match(bad.stderr, /^btfd: BTFD_ERR_TOOL_FLAGS_REJECTED: pahole v[\d.]+ refused the flags "--bogus --btf_gen_floats": .*unrecognized option '--bogus'/);
+  assert.match(bad.stderr, /reproduce with: \/\S*pahole --bogus --btf_gen_floats --version\n/);
+  assert.equal(bad.stderr.match(/BTFD_ERR_/g)?.length, 1, 'one error, not one per module');
+  assert.deepEqual(await Promise.all(kernel.modules.map((m) => readFile(m))), before, 'no module was touched');
+  const stats = JSON.parse((await runCli(['cache', 'stats', '--json', '--no-daemon'], env)).stdout);
+  assert.equal(stats.misses, 0, 'pahole never ran on a module');
+});

@@ -31,7 +31,11 @@ test('btfd kbuild checks the tree and prints the make line with the shim', async
   assert.equal(missing.code, 1);
   assert.match(missing.stdout, /^FAIL CONFIG_DEBUG_INFO_BTF_MODULES is not set/m);
 
+  // A dir that exists but is no kernel build dir is told so, not "not found".
   const notKernel = await runCli(['kbuild', dir], env);
   assert.equal(notKernel.code, 2);
-  assert.match(notKernel.stderr, /BTFD_ERR_TREE_NOT_FOUND/);
+  assert.match(notKernel.stderr, /BTFD_ERR_TREE_NOT_KBUILD: .* has no Makefile/);
+  const absent = await runCli(['kbuild', path.join(dir, 'absent')], env);
+  assert.equal(absent.code, 2);
+  assert.match(absent.stderr, /BTFD_ERR_TREE_NOT_FOUND/);
 });

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connectDaemon, waitForExit } from '../../client/connect.js';
 import { requestHello } from '../../client/daemon-client.js';
 import {
-  formatLogLine, logsCommand, startCommand, STATUS_NOT_RUNNING_EXIT_CODE, statusCommand, stopCommand, type CommandIo,
+  createLogLineFormatter, logsCommand, startCommand, STATUS_NOT_RUNNING_EXIT_CODE, statusCommand, stopCommand, type CommandIo,
 } from '../../client/daemon-commands.js';
 import { resolveConfig, type Config } from '../../shared/config.js';
 
@@ -45,7 +45,8 @@ function tempConfig(t: TestContext): Config {
   return config;
 }
 
-test('formatLogLine turns pino JSON into readable text and passes other text through', () => {
+test('the log line formatter turns pino JSON into readable text and passes other text through', async () => {
+  const formatLogLine = await createLogLineFormatter();
   const time = new Date(2025, 0, 2, 3, 4, 5, 678).getTime();
   const line = JSON.stringify({ level: 30, time, pid: 12, hostname: 'h', component: 'daemon', socketPath: '/r/btfd.sock', note: 'two words', msg: 'daemon listening' });
   assert.equal(formatLogLine(line), '[2025-01-02 03:04:05.678] INFO: [12 daemon] daemon listening {"socketPath":"/r/btfd.sock","note":"two words"}');
@@ -75,7 +76,8 @@ test('start, status, logs -f and stop drive one daemon and print short human tex
   assert.equal(await statusCommand(config, {}, status), 0);
   assert.match(status.out(), new RegExp(`^btfd daemon: running \\(pid ${pid}, up \\d+s, v\\d`));
   assert.match(status.out(), new RegExp(`socket +${config.socketPath}`));
-  assert.match(status.out(), /cache .*\n +0 entries, 0 B of 2\.0 GiB, no lookups yet/);
+  assert.match(status.out(), /cache .*\n +0 entries, 0 B of 2\.0 GiB; no lookups yet/);
+  assert.match(status.out(), /pahole +v1\.\d+ at \//);
   assert.ok(!status.out().includes('{'), 'human text, not JSON');
   const json = captureIo();
   assert.equal(await statusCommand(config, { json: true }, json), 0);
@@ -117,6 +119,9 @@ test('start --foreground runs the daemon attached to the command until it is sto
   while (!io.out().includes('listening') && Date.now() < deadline) await sleep(20);
   const client = await connectDaemon(config, { autostart: false });
   assert.match(io.out(), new RegExp(`btfd daemon listening on ${config.socketPath} \\(pid ${client.identity.pid}\\)`));
+  // Its log lines come out too, readable (a container's `docker logs`, a unit's journal).
+  for (let i = 0; i < 100 && !/INFO: \[\d+ daemon\] daemon listening/.test(io.out()); i++) await sleep(20);
+  assert.match(io.out(), new RegExp(`INFO: \\[${client.identity.pid} daemon\\] daemon listening \\{"socketPath":`));
   assert.deepEqual(await client.stop(), { stopping: true, pid: client.identity.pid });
   // The command ends with the daemon, with its exit code.
   assert.equal(await foreground, 0);

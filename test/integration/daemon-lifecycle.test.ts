@@ -223,27 +223,46 @@ test('a daemon speaking another protocol version is stopped and replaced, and th
   assert.equal(code, 0, 'the old daemon stopped cleanly on request');
 });
 
-test('a config hash mismatch restarts the daemon; an unsatisfiable client gives up after bounded restarts', async (t) => {
+test('per-command settings never stop the shared daemon; a restart waits until the new settings are checked', async (t) => {
   const home = tempHome(t);
   const one = await connectDaemon(home.config({ workers: 1 }), home.connect());
-  home.pids.add(one.identity.pid);
+  const pid = one.identity.pid;
+  home.pids.add(pid);
   assert.equal((await one.status()).pool.size, 1);
 
+  // Another pool size: a note, not a restart (it is the daemon's process setting).
   const two = await connectDaemon(home.config({ workers: 2 }), home.connect());
-  home.pids.add(two.identity.pid);
-  assert.notEqual(two.identity.pid, one.identity.pid);
-  assert.match(two.notes[0] ?? '', /configuration/);
-  assert.equal((await two.status()).pool.size, 2);
-  assert.equal(pidAlive(one.identity.pid), false);
+  assert.equal(two.identity.pid, pid);
+  assert.match(two.notes.join('\n'), /the running daemon \(pid \d+\) has workers 1; 2 applies to a daemon started with it/);
+  // Another pahole, even the same binary by another path: it travels with requests instead.
+  const paholeDir = path.dirname(fs.realpathSync('/usr/bin/pahole'));
+  const other = await connectDaemon(home.config({ pahole: path.join(paholeDir, '..', path.basename(paholeDir), 'pahole') }), home.connect());
+  assert.equal(other.identity.pid, pid);
+  assert.deepEqual(other.notes, []);
+  // The same home through a symlink is the same daemon.
+  const link = `${home.dir}-link`;
+  fs.symlinkSync(home.dir, link);
+  t.after(() => fs.rmSync(link, { force: true }));
+  const viaLink = await connectDaemon(resolveConfig({ env: { BTFD_HOME: link } }), home.connect());
+  assert.equal(viaLink.identity.pid, pid);
+
+  // A daemon that truly differs (another release) is only stopped once its successor would start:
+  // settings the new daemon refuses leave the old one serving.
+  await assert.rejects(
+    connectDaemon(home.config({ pahole: '/etc/passwd' }), home.connect({ expect: { protocolVersion: PROTOCOL_VERSION + 1 } })),
+    { code: 'BTFD_ERR_TOOL_PAHOLE_INVALID' },
+  );
+  assert.ok(pidAlive(pid), 'the running daemon was not stopped for settings that do not work');
+  assert.equal((await one.hello()).pid, pid);
 
   // Without autostart a mismatch is reported, not acted on.
-  const look = await connectDaemon(home.config({ workers: 1 }), { autostart: false });
-  assert.match(look.mismatch ?? '', /configuration/);
-  assert.equal(look.identity.pid, two.identity.pid);
+  const look = await connectDaemon(home.config(), { autostart: false, expect: { cacheDir: '/elsewhere' } });
+  assert.match(look.mismatch ?? '', /its cache dir is .*, this client's is \/elsewhere/);
+  assert.equal(look.identity.pid, pid);
 
   // A client of another protocol version: every daemon it can start still differs.
   await assert.rejects(
-    connectDaemon(home.config({ workers: 2 }), home.connect({ expect: { protocolVersion: PROTOCOL_VERSION + 1 }, maxRestarts: 1 })),
+    connectDaemon(home.config(), home.connect({ expect: { protocolVersion: PROTOCOL_VERSION + 1 }, maxRestarts: 1 })),
     (err) => {
       assert.ok(err instanceof BtfdError);
       assert.equal(err.code, 'BTFD_ERR_DAEMON_VERSION_MISMATCH');
@@ -251,7 +270,27 @@ test('a config hash mismatch restarts the daemon; an unsatisfiable client gives 
       return true;
     },
   );
-  assert.equal(pidAlive(two.identity.pid), false, 'it did stop the daemon it disagreed with');
+  assert.equal(pidAlive(pid), false, 'it did stop the daemon it disagreed with');
+});
+
+test('a pahole that is not pahole is refused with a code: no daemon starts on it, a request naming it fails', async (t) => {
+  const home = tempHome(t);
+  const config = home.config();
+  for (const [pahole, pattern] of [['/etc/passwd', /not an executable/], ['/bin/echo', /is not pahole: .*printed "/]] as const) {
+    const refused = spawnDaemon(home, { BTFD_PAHOLE: pahole });
+    const { code, stderr } = await refused.result;
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /BTFD_ERR_TOOL_PAHOLE_INVALID/);
+    assert.match(stderr, pattern);
+    await assert.rejects(connectDaemon(home.config({ pahole }), home.connect()), { code: 'BTFD_ERR_TOOL_PAHOLE_INVALID' });
+    await assert.rejects(requestHello(config.socketPath, 1000), (err) => isNotRunning(err));
+  }
+  // A missing default `pahole` is not a reason to refuse: requests may name their own.
+  const noPath = spawnDaemon(home, { PATH: '/nonexistent' });
+  const hello = await waitForHello(config.socketPath);
+  assert.equal(hello.pid, noPath.pid);
+  const status = await (await connectDaemon(config, { autostart: false })).status();
+  assert.equal(status.pahole.error?.code, 'BTFD_ERR_TOOL_PAHOLE_MISSING');
 });
 
 test('SIGTERM drains and exits 143 with the socket removed; SIGINT exits 130', async (t) => {

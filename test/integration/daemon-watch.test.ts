@@ -95,11 +95,13 @@ test('the daemon keeps a watched tree current and survives SIGKILL with its stat
   let status = await statusJson();
   pids.add(status.pid);
   // The tree reaches all-fresh: its reconcile build regenerates, the pass after the watcher's scan finds all fresh.
-  for (let i = 0; i < 200 && !(status.trees[0]?.lastBuild?.fresh === n && !status.trees[0].building); i++) {
+  for (let i = 0; i < 200 && !(status.trees[0]?.lastPass?.fresh === n && !status.trees[0].building); i++) {
     await sleep(50);
     status = await statusJson();
   }
-  assert.deepEqual(status.modules, { fresh: n });
+  // The all-fresh pass does not hide what the reconcile did.
+  assert.deepEqual(status.modules, { regenerated: n });
+  assert.equal(status.trees[0].lastBuild.regenerated, n);
   assert.ok(status.cache.entries >= n && status.cache.misses >= n, 'every module was generated once');
 
   // A relinked module (no .BTF) is restored within 2 s of the write settling.
@@ -150,11 +152,13 @@ test('the daemon keeps a watched tree current and survives SIGKILL with its stat
   pids.add(status.pid);
   assert.notEqual(status.pid, oldPid);
   assert.deepEqual(status.trees.map((tree: { dir: string }) => tree.dir), [kernel.dir], 'the watch registration survived');
-  for (let i = 0; i < 200 && (status.warming || status.trees[0]?.lastBuild === null); i++) {
+  for (let i = 0; i < 200 && (status.warming || status.trees[0]?.lastPass === null); i++) {
     await sleep(50);
     status = await statusJson();
   }
-  assert.equal(status.trees[0].lastBuild.fresh, n, 'after the restart every module is fresh');
+  assert.equal(status.trees[0].lastPass.fresh, n, 'after the restart every module is fresh');
+  const last = status.trees[0].lastBuild;
+  assert.deepEqual([last.trigger, last.relocated + last.regenerated], ['base BTF changed', n], 'and the last build that did something is still the type change');
 
   const unwatched = await runCli(['unwatch', kernel.dir], env);
   assert.equal(unwatched.code, 0);

@@ -162,15 +162,19 @@ test('pahole failures and crashes are reported with their codes', async (t) => {
   const dir = tempDir(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
   const failing = path.join(dir, 'pahole-fails');
-  await writeFile(failing, '#!/bin/sh\nif [ "$1" = --version ]; then echo v1.24; exit 0; fi\necho "pahole: simulated failure" >&2\nexit 3\n', { mode: 0o755 });
+  // Both answer --version (wherever it is: the flags probe puts it last) as pahole does.
+  const answerVersion = 'case " $* " in *" --version "*) echo v1.24; exit 0;; esac\n';
+  await writeFile(failing, `#!/bin/sh\n${answerVersion}echo "pahole: simulated failure" >&2\nexit 3\n`, { mode: 0o755 });
   const crashing = path.join(dir, 'pahole-crashes');
-  await writeFile(crashing, '#!/bin/sh\nif [ "$1" = --version ]; then echo v1.24; exit 0; fi\nkill -SEGV $$\n', { mode: 0o755 });
+  await writeFile(crashing, `#!/bin/sh\n${answerVersion}kill -SEGV $$\n`, { mode: 0o755 });
   const module = kernel.modules[0]!;
   const before = await readFile(module);
 
   const failed = await testEngine(t, { pahole: failing }).engine.build({ dir: kernel.dir, modules: [module] });
   assert.equal(failed.results[0]!.error?.code, 'BTFD_ERR_TOOL_PAHOLE_FAILED');
   assert.match(failed.results[0]!.reason, /simulated failure/);
+  // The exact command, to run by hand: this pahole, -J, the flags, the base snapshot, the module.
+  assert.match(failed.results[0]!.reason, new RegExp(`reproduce with: ${failing} -J .*--btf_base \\S+/bases/[0-9a-f]{64}\\.btf .*${module}$`));
   const crashed = await testEngine(t, { pahole: crashing }).engine.build({ dir: kernel.dir, modules: [module] });
   assert.equal(crashed.results[0]!.error?.code, 'BTFD_ERR_TOOL_PAHOLE_CRASHED');
   const missing = testEngine(t, { pahole: path.join(dir, 'no-such-pahole') }).engine.build({ dir: kernel.dir });

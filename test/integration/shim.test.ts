@@ -255,7 +255,11 @@ test('module requests go to the daemon as JSON; any failure to answer falls back
     assert.equal(request.contentType, 'application/json');
     assert.deepEqual(request.body, { args, cwd }, `${label}: argv and cwd arrive intact`);
     assert.deepEqual(fake.calls(), [{ cwd, args }], `${label}: fallback with the identical argv`);
-    assert.deepEqual(r, { status: 3, stdout: '', stderr: 'pahole: failed\n' });
+    // pahole's status and stderr, after one line saying why the daemon did not answer.
+    assert.deepEqual([r.status, r.stdout], [3, '']);
+    assert.match(r.stderr, /^btfd-pahole: running pahole: the daemon at \S+ answered HTTP 500: .*\npahole: failed\n$/);
+    const quiet = await runShim(args, cwd, { ...env, ...fake.env({ status: 3, stderr: 'pahole: failed\n' }), BTFD_SHIM_QUIET: '1' });
+    assert.deepEqual(quiet, { status: 3, stdout: '', stderr: 'pahole: failed\n' }, 'BTFD_SHIM_QUIET=1: pahole\'s stderr alone');
   }
 
   // The daemon resolves `..` lexically: from a symlinked dir the shim must send the physical cwd.
@@ -294,7 +298,9 @@ test('module requests go to the daemon as JSON; any failure to answer falls back
   server.answer = { status: 200, body: '{"result":{}}' };
   const requestsBefore = server.requests.length;
   const oddArgs = ['-J', '--btf_base', 'vmlinux', '--lang_exclude', 'ru\nst', 'drivers/x/m.ko'];
-  assert.deepEqual(await runShim(oddArgs, cwd, { ...env, ...fake.env() }), { status: 0, stdout: '', stderr: '' });
+  assert.deepEqual(await runShim(oddArgs, cwd, { ...env, ...fake.env() }), {
+    status: 0, stdout: '', stderr: 'btfd-pahole: running pahole: an argument holds a control character\n',
+  });
   assert.deepEqual(await runShim(cases[0]!, cwd, { ...env, ...fake.env(), BTFD_SHIM_DISABLE: '1' }), { status: 0, stdout: '', stderr: '' });
   assert.equal(server.requests.length, requestsBefore, 'neither reached the daemon');
   assert.deepEqual(fake.calls().slice(-2), [{ cwd, args: oddArgs }, { cwd, args: cases[0]! }]);
@@ -415,7 +421,7 @@ test('the real daemon answers module requests with the real pahole', async (t) =
   const noDwarf = copyModule(kernel, 'drivers/char/fxchar.ko', 'nodwarf.ko');
   await execFileAsync('objcopy', ['--strip-debug', path.join(kernel.dir, noDwarf)]);
   const failArgs = ['-J', ...FLAGS, '--btf_base', 'vmlinux', noDwarf];
-  const viaFake = await runShim(failArgs, kernel.dir, env);
+  const viaFake = await runShim(failArgs, kernel.dir, { ...env, BTFD_SHIM_QUIET: '1' });
   assert.deepEqual(viaFake, { status: 3, stdout: '', stderr: 'fake pahole must not run\n' });
   assert.deepEqual(fake.calls(), [{ cwd: kernel.dir, args: failArgs }]);
   const why = await runShim(failArgs, kernel.dir, { ...env, BTFD_SHIM_DEBUG: '1' });
@@ -423,7 +429,7 @@ test('the real daemon answers module requests with the real pahole', async (t) =
   const noDwarf2 = copyModule(kernel, 'drivers/char/fxchar.ko', 'nodwarf2.ko');
   await execFileAsync('objcopy', ['--strip-debug', path.join(kernel.dir, noDwarf2)]);
   const direct = await run(REAL_PAHOLE, ['-J', ...FLAGS, '--btf_base', 'vmlinux', noDwarf2], { cwd: kernel.dir, env: cleanEnv() });
-  const viaReal = await runShim(failArgs, kernel.dir, { ...env, BTFD_PAHOLE: REAL_PAHOLE });
+  const viaReal = await runShim(failArgs, kernel.dir, { ...env, BTFD_PAHOLE: REAL_PAHOLE, BTFD_SHIM_QUIET: '1' });
   assert.notEqual(direct.status, 0);
   assert.deepEqual(viaReal, { ...direct, stderr: direct.stderr.replaceAll(noDwarf2, noDwarf) }, "pahole's own exit status and stderr");
   assert.equal(daemon.child.exitCode, null, 'the daemon is still up');
@@ -451,12 +457,15 @@ test('without a daemon the shim runs the real pahole itself', async (t) => {
   for (const [label, env] of ways) {
     const ko = copyModule(kernel, 'lib/fxcrc.ko', `${label.replaceAll(' ', '-')}.ko`);
     const r = await runShim(['-J', ...FLAGS, '--btf_base', 'vmlinux', ko], kernel.dir, { ...env, BTFD_PAHOLE: REAL_PAHOLE });
-    assert.deepEqual(r, { status: 0, stdout: '', stderr: '' }, label);
+    assert.equal(r.status, 0, label);
+    assert.match(r.stderr, /^btfd-pahole: running pahole: (no daemon socket at|curl failed)/, `${label}: the fallback says why`);
     assert.deepEqual(await btfOf(path.join(kernel.dir, ko)), expectedBtf, `${label}: pahole's BTF`);
 
     // A failing pahole fails the same way through the shim.
     fake.reset();
-    const failing = await runShim(['-J', ...FLAGS, '--btf_base', 'vmlinux', ko], kernel.dir, { ...env, ...fake.env({ status: 3, stderr: 'pahole: out of memory\n' }), BTFD_PAHOLE: fake.path });
+    const failing = await runShim(['-J', ...FLAGS, '--btf_base', 'vmlinux', ko], kernel.dir, {
+      ...env, ...fake.env({ status: 3, stderr: 'pahole: out of memory\n' }), BTFD_PAHOLE: fake.path, BTFD_SHIM_QUIET: '1',
+    });
     assert.deepEqual(failing, { status: 3, stdout: '', stderr: 'pahole: out of memory\n' }, label);
     assert.deepEqual(fake.calls(), [{ cwd: kernel.dir, args: ['-J', ...FLAGS, '--btf_base', 'vmlinux', ko] }]);
   }

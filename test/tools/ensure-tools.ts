@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findExecutable } from '../../daemon/engine/pahole-tool.js';
+import { findExecutable } from '../../shared/executable.js';
 
 /** A command and the Debian package that provides it. */
 export interface SystemTool {
@@ -25,9 +25,10 @@ export const DEMO_TOOLS: readonly SystemTool[] = [
 ];
 
 /**
- * What the tests need besides: make (kbuild flags), curl (the drop-in shim), bpftool (oracle), and
- * the remote cache servers the remote-tier tests start on 127.0.0.1 — nginx (WebDAV PUT, the
- * bazel-remote HTTP layout), redis-server — with openssl for their TLS certificate.
+ * What the tests need besides: make (kbuild flags), curl (the drop-in shim), bpftool (oracle),
+ * tmux (a real terminal of a known width for the progress line), and the remote cache servers
+ * the remote-tier tests start on 127.0.0.1 — nginx (WebDAV PUT, the bazel-remote HTTP layout),
+ * redis-server — with openssl for their TLS certificate.
  */
 export const TEST_TOOLS: readonly SystemTool[] = [
   ...DEMO_TOOLS,
@@ -37,6 +38,7 @@ export const TEST_TOOLS: readonly SystemTool[] = [
   { command: 'nginx', debianPackage: 'nginx' },
   { command: 'redis-server', debianPackage: 'redis-server' },
   { command: 'openssl', debianPackage: 'openssl' },
+  { command: 'tmux', debianPackage: 'tmux' },
 ];
 
 /** Debian installs bpftool in /usr/sbin, which is not on every user's PATH. */

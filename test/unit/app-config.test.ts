@@ -1,4 +1,4 @@
-/** Config resolution: precedence, validation messages naming the option, freezing, the hash. */
+/** Config resolution: precedence, validation messages naming the option, freezing, explicit settings. */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { test, type TestContext } from 'node:test';
 import { inspect } from 'node:util';
 import {
-  configHash, configToDaemonArgs, configToDaemonEnv, DAEMON_ARG_OPTIONS, daemonArgsToFlags, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CACHE_BYTES,
+  configToDaemonArgs, configToDaemonEnv, DAEMON_ARG_OPTIONS, describeRemote, daemonArgsToFlags, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CACHE_BYTES,
   DEFAULT_REMOTE_TIMEOUT_MS, parseSize, resolveConfig,
 } from '../../shared/config.js';
 import { BtfdError } from '../../shared/errors.js';
@@ -93,13 +93,28 @@ test('sizes accept bytes and binary units', () => {
   }
 });
 
-test('configHash changes with what a daemon must share with its client, not with log level or idle time', () => {
-  const base = resolveConfig({ env: { BTFD_HOME: '/h' }, flags: { workers: 2 }, file: null });
-  const same = resolveConfig({ env: { BTFD_HOME: '/h', BTFD_LOG_LEVEL: 'debug', BTFD_IDLE_TIMEOUT_MS: '5' }, flags: { workers: 2 }, file: null });
-  assert.equal(configHash(base), configHash(same));
-  for (const flags of [{ workers: 3 }, { workers: 2, pahole: '/opt/pahole' }, { workers: 2, maxCacheBytes: '1G' }, { workers: 2, home: '/g' }]) {
-    assert.notEqual(configHash(resolveConfig({ env: { BTFD_HOME: '/h' }, flags, file: null })), configHash(base), JSON.stringify(flags));
-  }
+test('explicit lists the settings a user set, from any layer; defaults are not in it', (t) => {
+  assert.deepEqual(resolveConfig({ env: { BTFD_HOME: '/h' }, file: null }).explicit, []);
+  assert.deepEqual(resolveConfig({ env: { BTFD_HOME: '/h', BTFD_PAHOLE: '/p' }, flags: { workers: 2 }, file: null }).explicit, ['pahole', 'workers']);
+  const home = tempHome(t);
+  fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify({ maxCacheBytes: '1G' }));
+  assert.deepEqual(resolveConfig({ env: { BTFD_HOME: home } }).explicit, ['maxCacheBytes']);
+  // Only what was set goes to a spawned daemon, so it keeps knowing which values are defaults.
+  assert.deepEqual(configToDaemonArgs(resolveConfig({ env: { BTFD_HOME: '/h' }, file: null })), ['--home', '/h']);
+});
+
+test('BTFD_HOME through a symlink is the real home: one daemon, checked where it really is', (t) => {
+  const home = tempHome(t);
+  const link = `${home}-link`;
+  fs.symlinkSync(home, link);
+  t.after(() => fs.rmSync(link, { force: true }));
+  const viaLink = resolveConfig({ env: { BTFD_HOME: link }, file: null });
+  const direct = resolveConfig({ env: { BTFD_HOME: home }, file: null });
+  assert.equal(viaLink.home, fs.realpathSync(home));
+  assert.equal(viaLink.socketPath, direct.socketPath);
+  assert.equal(viaLink.cacheDir, direct.cacheDir);
+  // A home that does not exist yet is taken as written (the daemon creates it).
+  assert.equal(resolveConfig({ env: { BTFD_HOME: '/nonexistent/h' }, file: null }).home, '/nonexistent/h');
 });
 
 test('the daemon command line round-trips to the same config', () => {
@@ -141,7 +156,7 @@ test('remote credentials never show: not in errors, JSON, inspect, the config ha
   const config = resolveConfig({ env: { BTFD_REMOTE_CACHE: `https://ci:${secret}@cache.lan/btfd` }, file: null });
   assert.equal(config.remote?.location, 'https://cache.lan/btfd');
   assert.equal(config.remote?.url.reveal(), `https://ci:${secret}@cache.lan/btfd`, 'the backend still gets it');
-  for (const text of [JSON.stringify(config), inspect(config, { depth: 10 }), `${config.remote?.url}`, configHash(config), configToDaemonArgs(config).join(' ')]) {
+  for (const text of [JSON.stringify(config), inspect(config, { depth: 10 }), `${config.remote?.url}`, String(describeRemote(config.remote)), configToDaemonArgs(config).join(' ')]) {
     assert.ok(!text.includes(secret) && !text.includes('pa55'), text);
   }
   const token = resolveConfig({ env: { BTFD_REMOTE_CACHE: 'redis://r', BTFD_REMOTE_CACHE_TOKEN: secret }, file: null });
@@ -149,17 +164,15 @@ test('remote credentials never show: not in errors, JSON, inspect, the config ha
   assert.equal(token.remote?.token?.reveal(), secret);
 });
 
-test('configHash follows the remote (where, read-only, salt), not its timeout, TTL or credentials; the daemon env round-trips', () => {
-  const env = { BTFD_HOME: '/h', BTFD_REMOTE_CACHE: 'redis://u:one@r:6379' };
-  const base = resolveConfig({ env, file: null });
-  assert.notEqual(configHash(base), configHash(resolveConfig({ env: { BTFD_HOME: '/h' }, file: null })));
-  assert.equal(configHash(base), configHash(resolveConfig({ env: { ...env, BTFD_REMOTE_CACHE: 'redis://u:two@r:6379', BTFD_REMOTE_TIMEOUT_MS: '9', BTFD_REMOTE_TTL: '1d' }, file: null })));
-  for (const change of [{ BTFD_REMOTE_CACHE: 'redis://r:6380' }, { BTFD_REMOTE_READONLY: '1' }, { BTFD_REMOTE_SALT: 'x' }]) {
-    assert.notEqual(configHash(resolveConfig({ env: { ...env, ...change }, file: null })), configHash(base), JSON.stringify(change));
-  }
+test('the remote travels to a spawned daemon in its environment, never on its command line; hello shows it without credentials', () => {
+  const env = { BTFD_HOME: '/h', BTFD_REMOTE_CACHE: 'redis://u:one@r:6379', BTFD_REMOTE_READONLY: '1' };
+  const config = resolveConfig({ env, file: null });
+  assert.equal(describeRemote(config.remote), 'redis://r:6379 (read-only)');
+  assert.equal(describeRemote(resolveConfig({ env: { BTFD_HOME: '/h' }, file: null }).remote), null);
+  assert.ok(!configToDaemonArgs(config).some((arg) => arg.includes('redis') || arg.includes('remote')), configToDaemonArgs(config).join(' '));
   const full = resolveConfig({ env: { BTFD_HOME: '/h', BTFD_REMOTE_CACHE: 'redis://r', BTFD_REMOTE_CACHE_TOKEN: 'tok', BTFD_REMOTE_READONLY: 'true', BTFD_REMOTE_SALT: 's', BTFD_REMOTE_TIMEOUT_MS: '42', BTFD_REMOTE_TTL: '1h' }, file: null });
   const spawned = resolveConfig({ env: { BTFD_HOME: '/h', ...configToDaemonEnv(full) }, file: null });
-  assert.equal(configHash(spawned), configHash(full));
+  assert.equal(describeRemote(spawned.remote), describeRemote(full.remote));
   assert.deepEqual([spawned.remote?.url.reveal(), spawned.remote?.token?.reveal(), spawned.remote?.timeoutMs, spawned.remote?.ttlSeconds], ['redis://r', 'tok', 42, 3600]);
   // A remote the client turned off stays off in the daemon, whatever its config file says.
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'btfd-'));

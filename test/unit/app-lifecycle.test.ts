@@ -118,7 +118,8 @@ function fakeEngine(events: string[], buildGate?: Promise<void>): Engine {
       await buildGate;
       events.push('build finished');
       const report: BuildReport = {
-        dir: request.dir, base: '', flags: '', modules: 0, fresh: 0, restored: 0, relocated: 0, regenerated: 0, failed: 0, seconds: 0, failures: [], results: [],
+        dir: request.dir, base: '', flags: '', pahole: { path: '', version: '' }, modules: 0, fresh: 0, restored: 0, relocated: 0, regenerated: 0, failed: 0, seconds: 0,
+        failures: [], results: [],
       };
       return report;
     },

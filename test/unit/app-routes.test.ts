@@ -16,12 +16,12 @@ import type { Engine } from '../../daemon/engine/engine.js';
 import type { CacheAdmin } from '../../daemon/store/cache-admin.js';
 import type { TreeRegistry } from '../../daemon/store/tree-registry.js';
 import type { BuildEvent, BuildReport, BuildRequest, CacheStats, ModuleResult } from '../../shared/build-types.js';
-import { configHash, resolveConfig, type Config } from '../../shared/config.js';
+import { resolveConfig, type Config } from '../../shared/config.js';
 import { BtfdError, ERROR_CATALOG } from '../../shared/errors.js';
 import { DAEMON_VERSION, PROTOCOL_VERSION } from '../../shared/version.js';
 
 const STATS: CacheStats = {
-  entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30, hits: 5, misses: 2, relocated: 0, savedMs: 1200, files: 7, corrupt: 0, missing: 1,
+  entries: 3, blobs: 3, bytes: 4096, maxBytes: 1 << 30, hits: 5, misses: 2, relocated: 0, hitRate: 5 / 7, savedMs: 1200, files: 7, corrupt: 0, missing: 1,
   tiers: [
     { tier: 'local', hits: 3, misses: 4, errors: 1, skipped: 0, corrupt: 0, bytesRead: 300, bytesWritten: 500 },
     { tier: 'remote', hits: 2, misses: 2, errors: 5, skipped: 7, corrupt: 1, bytesRead: 200, bytesWritten: 100 },
@@ -36,7 +36,7 @@ const STATS: CacheStats = {
 
 function report(request: BuildRequest, results: ModuleResult[]): BuildReport {
   return {
-    dir: request.dir, base: `${request.dir}/vmlinux`, flags: '-j', modules: results.length,
+    dir: request.dir, base: `${request.dir}/vmlinux`, flags: '-j', pahole: { path: '/usr/bin/pahole', version: 'v1.24' }, modules: results.length,
     fresh: results.filter((r) => r.outcome === 'fresh').length, restored: 0, relocated: 0, regenerated: 0,
     failed: results.filter((r) => r.outcome === 'failed').length, seconds: 0.5,
     failures: results.filter((r) => r.outcome === 'failed'), results,
@@ -48,7 +48,8 @@ function report(request: BuildRequest, results: ModuleResult[]): BuildReport {
 function fakeEngine(overrides: Partial<Engine> = {}): Engine & { calls: string[] } {
   const calls: string[] = [];
   const methods: Partial<Engine> = {
-    async build(request, onEvent) {
+    async build(request, options) {
+      const onEvent = options?.onEvent;
       calls.push(`build ${request.dir}`);
       const result: ModuleResult = { path: `${request.dir}/a.ko`, outcome: 'fresh', reason: 'unchanged', ms: 1 };
       onEvent?.({ type: 'planned', total: 1, fresh: 1, restore: 0, relocate: 0, regenerate: 0 });
@@ -59,11 +60,12 @@ function fakeEngine(overrides: Partial<Engine> = {}): Engine & { calls: string[]
       calls.push(`explain ${modulePath} ${options?.base ?? '-'}`);
       return { path: modulePath, key: 'k'.repeat(64), inputs: [{ name: 'module', value: modulePath, digest: 'd' }], verdict: 'restore', reason: 'cached', cached: true };
     },
-    listModules(dir) {
+    async listModules(dir) {
       calls.push(`modules ${dir ?? '*'}`);
-      return [{ path: '/t/a.ko', outcome: 'fresh', reason: 'unchanged', updatedMs: 1 }];
+      return [{ path: '/t/a.ko', outcome: 'fresh', reason: 'unchanged', updatedMs: 1, checkedMs: 2 }];
     },
     poolStats: () => ({ size: 3, busy: 1, queued: 0 }),
+    paholeInfo: async () => ({ path: '/usr/bin/pahole', version: 'v1.24' }),
     isOwnWrite: async () => false,
     async close() {},
     ...overrides,
@@ -75,6 +77,10 @@ function fakeEngine(overrides: Partial<Engine> = {}): Engine & { calls: string[]
 function fakeCache(calls: string[]): CacheAdmin {
   return {
     stats: () => STATS,
+    zeroStats() {
+      calls.push('zero');
+      return STATS;
+    },
     gc(maxBytes) {
       calls.push(`gc ${maxBytes ?? 2 * 1024 ** 3}`);
       return { removedEntries: 1, removedBytes: 10 };
@@ -114,7 +120,7 @@ function harness(t: TestContext, engine: Engine & { calls?: string[] }, cache: C
   };
   const logger = pino({ level: 'silent' });
   const events = createEventBus<WatchEvent>();
-  const registry = { put: () => undefined, remove: () => false, list: () => [] } satisfies TreeRegistry;
+  const registry = { put: () => undefined, recordBuild: () => undefined, remove: () => false, list: () => [] } satisfies TreeRegistry;
   const watch = createWatchManager({ engine, registry, logger, settleMs: 50, rescanMs: 0, ignoredDirs: [], publish: (e) => events.publish(e) });
   const app = buildApp({ config, engine, cache, watch, events, logger, runtime, now: () => 11_000 });
   t.after(() => app.close());
@@ -135,7 +141,10 @@ test('GET /v1/hello answers the handshake identity', async (t) => {
   const { app, config } = harness(t, fakeEngine());
   const res = await app.inject({ method: 'GET', url: '/v1/hello' });
   assert.equal(res.statusCode, 200);
-  assert.deepEqual(res.json(), { protocolVersion: PROTOCOL_VERSION, daemonVersion: DAEMON_VERSION, configHash: configHash(config), pid: 4242 });
+  assert.deepEqual(res.json(), {
+    protocolVersion: PROTOCOL_VERSION, daemonVersion: DAEMON_VERSION, pid: 4242,
+    cacheDir: config.cacheDir, workers: 3, maxCacheBytes: config.maxCacheBytes, pahole: 'pahole', remote: null,
+  });
 });
 
 test('GET /v1/status reports runtime, cache and pool; a broken cache is reported, not fatal', async (t) => {
@@ -152,6 +161,7 @@ test('GET /v1/status reports runtime, cache and pool; a broken cache is reported
   assert.deepEqual(status.modules, { fresh: 1 });
   assert.equal(status.eventSubscribers, 0);
   assert.equal(status.idleTimeoutMs, 60_000);
+  assert.deepEqual(status.pahole, { name: 'pahole', path: '/usr/bin/pahole', version: 'v1.24', error: null });
 
   const brokenCache = { ...fakeCache([]), stats: () => { throw new BtfdError('BTFD_ERR_CACHE_UNAVAILABLE', 'db locked'); } };
   const broken = harness(t, fakeEngine(), brokenCache);
@@ -228,7 +238,8 @@ function ndjsonLines(body: string): Array<Record<string, unknown>> {
 test('POST /v1/build with Accept: application/x-ndjson streams events, then the report line', async (t) => {
   const events: BuildEvent[] = [];
   const engine = fakeEngine({
-    async build(request, onEvent) {
+    async build(request, options) {
+      const onEvent = options?.onEvent;
       const results: ModuleResult[] = [];
       onEvent?.({ type: 'planned', total: 3, fresh: 0, restore: 1, relocate: 0, regenerate: 2 });
       for (let i = 0; i < 3; i += 1) {
@@ -262,7 +273,8 @@ test('a streamed build failing before its first event gets an HTTP error; after 
   assertErrorShape(res.json(), 'BTFD_ERR_BASE_NO_BTF', 422);
 
   const late = harness(t, fakeEngine({
-    async build(_request, onEvent) {
+    async build(_request, options) {
+      const onEvent = options?.onEvent;
       onEvent?.({ type: 'planned', total: 2, fresh: 0, restore: 0, relocate: 0, regenerate: 2 });
       await new Promise((resolve) => setImmediate(resolve));
       throw new BtfdError('BTFD_ERR_CACHE_UNAVAILABLE', 'disk gone');

@@ -3,7 +3,8 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { flagsForPaholeVersion, normalizePaholeFlags, resolvePaholeFlags } from '../../daemon/engine/pahole-flags.js';
-import { parsePaholeVersion, resolvePaholeTool } from '../../daemon/engine/pahole-tool.js';
+import { checkPaholeAccepts, parsePaholeVersion, resolvePaholeTool } from '../../daemon/engine/pahole-tool.js';
+import type { BtfdError } from '../../shared/errors.js';
 import { execFileAsync, tempDir } from '../helpers/engine-harness.js';
 import { KBUILD_612 } from '../helpers/test-data.js';
 
@@ -56,6 +57,37 @@ test('a kernel tree is asked through its own scripts/pahole-flags.sh, with PAHOL
   assert.deepEqual(explicit, { flags: '-j', source: 'option' });
   const plain = await resolvePaholeFlags({ treeDir: tempDir(t), explicit: undefined, tool, searchPath: '' });
   assert.deepEqual(plain, { flags: normalizePaholeFlags(flagsForPaholeVersion(124)), source: 'pahole-version-table' });
+
+  // A failing script is the tree's error, coded and quoted, never replaced by guessed flags.
+  writeFileSync(path.join(dir, 'scripts/pahole-flags.sh'), '#!/bin/sh\necho "pahole-version.sh: not found" >&2\nexit 1\n');
+  await assert.rejects(resolvePaholeFlags({ treeDir: dir, explicit: undefined, tool, searchPath: process.env.PATH ?? '' }), (err: BtfdError) => {
+    assert.equal(err.code, 'BTFD_ERR_TREE_FLAGS_FAILED');
+    assert.match(err.message, /scripts\/pahole-flags\.sh failed: .*pahole-version\.sh: not found/s);
+    return true;
+  });
+  writeFileSync(path.join(dir, 'scripts/pahole-flags.sh'), '#!/bin/sh\necho "--btf_gen_floats garbage"\n');
+  await assert.rejects(resolvePaholeFlags({ treeDir: dir, explicit: undefined, tool, searchPath: process.env.PATH ?? '' }), { code: 'BTFD_ERR_TREE_FLAGS_FAILED' });
+});
+
+test('a program that is not pahole is refused with a code, and so are flags pahole itself refuses', async (t) => {
+  const dir = tempDir(t);
+  const searchPath = process.env.PATH ?? '';
+  await assert.rejects(resolvePaholeTool('/etc/passwd', searchPath), { code: 'BTFD_ERR_TOOL_PAHOLE_INVALID', message: /\/etc\/passwd is not an executable/ });
+  await assert.rejects(resolvePaholeTool('echo', searchPath), { code: 'BTFD_ERR_TOOL_PAHOLE_INVALID', message: /is not pahole: .*printed "echo \(GNU coreutils\)/ });
+  await assert.rejects(resolvePaholeTool('false', searchPath), { code: 'BTFD_ERR_TOOL_PAHOLE_INVALID', message: /--version` failed/ });
+  const old = path.join(dir, 'pahole');
+  writeFileSync(old, '#!/bin/sh\necho v1.15\n', { mode: 0o755 });
+  await assert.rejects(resolvePaholeTool(old, searchPath), { code: 'BTFD_ERR_TOOL_PAHOLE_INVALID', message: /too old for split BTF/ });
+  await assert.rejects(resolvePaholeTool(path.join(dir, 'absent'), searchPath), { code: 'BTFD_ERR_TOOL_PAHOLE_MISSING' });
+
+  const tool = await resolvePaholeTool('pahole', searchPath);
+  await checkPaholeAccepts(tool, ['--btf_gen_floats', '--lang_exclude=rust']);
+  await assert.rejects(checkPaholeAccepts(tool, ['--btf_gen_floats', '--bogus']), (err: BtfdError) => {
+    assert.equal(err.code, 'BTFD_ERR_TOOL_FLAGS_REJECTED');
+    assert.match(err.message, /unrecognized option '--bogus'/);
+    assert.ok(err.message.endsWith(`reproduce with: ${tool.path} --btf_gen_floats --bogus --version`), err.message);
+    return true;
+  });
 });
 
 test('pahole identity covers the binary and its encoding libraries', async (t) => {
@@ -102,10 +134,13 @@ test("a 6.6+ tree's flags come from its real scripts/Makefile.btf, for each paho
   const withRust = await resolvePaholeFlags({ treeDir: tree, explicit: undefined, tool: pahole130, searchPath });
   assert.equal(withRust.flags, normalizePaholeFlags(`-j ${FEATURES_612} --lang_exclude=rust`));
 
-  // A Makefile.btf make cannot evaluate: the version table, at once.
+  // A Makefile.btf make cannot evaluate: a coded error quoting make, at once, not guessed flags.
   writeFileSync(path.join(tree, 'scripts/Makefile.btf'), '$(error this tree is broken)\n');
   const started = performance.now();
-  const fallback = await resolvePaholeFlags({ treeDir: tree, explicit: undefined, tool: pahole130, searchPath });
-  assert.deepEqual(fallback, { flags: normalizePaholeFlags(flagsForPaholeVersion(130)), source: 'pahole-version-table' });
+  await assert.rejects(resolvePaholeFlags({ treeDir: tree, explicit: undefined, tool: pahole130, searchPath }), (err: BtfdError) => {
+    assert.equal(err.code, 'BTFD_ERR_TREE_FLAGS_FAILED');
+    assert.match(err.message, /Makefile\.btf failed: .*this tree is broken/s);
+    return true;
+  });
   assert.ok(performance.now() - started < 5000, 'no hang');
 });

@@ -17,7 +17,7 @@ const PLAN: PlanInputs = {
 };
 const CACHED = { artifactDigest: 'a'.repeat(64), outputsDigest: 'o'.repeat(64), costMs: 300, tier: 'local' } as const;
 const REMOTE = { ...CACHED, tier: 'remote', size: 10, inputs: { tool: 't1', flags: '-j', base: 'b1', module: 'm1' } } as const;
-const previous = (inputs: Record<string, string>) => ({ path: '/t/a.ko', key: 'old', inputs, outcome: 'regenerated', reason: '', updatedMs: 1 });
+const previous = (inputs: Record<string, string>) => ({ path: '/t/a.ko', key: 'old', inputs, outcome: 'regenerated', reason: '', updatedMs: 1, checkedMs: 1, errorCode: null });
 
 test('fresh only when the module holds exactly the cached artifact', () => {
   assert.equal(decide({ ...PLAN, cached: CACHED, outputsDigest: CACHED.outputsDigest }).action, 'fresh');

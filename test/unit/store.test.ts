@@ -233,6 +233,7 @@ test('everything persists across close and reopen', async (t) => {
   assert.deepEqual(again.statCache.lookup('/m.ko', stat), { contentDigest: 'c1', outputsDigest: null });
   assert.deepEqual(again.modules.get('/t/a.ko'), {
     path: '/t/a.ko', key: 'k', inputs: { base: 'b1', module: 'm1' }, outcome: 'restore', reason: 'base changed', updatedMs: 123,
+    checkedMs: 123, errorCode: null,
   });
   const stats = again.stats(MAX_BYTES);
   assert.deepEqual([stats.hits, stats.misses, stats.savedMs, stats.files], [1, 1, 77, 1]);
@@ -251,6 +252,24 @@ test('module records: upsert, lookup and listing by path prefix', async (t) => {
   assert.deepEqual(store.modules.list('/tree/').map((m) => m.path), ['/tree/a/x.ko', '/tree/b/y.ko']);
   assert.deepEqual(store.modules.list('/tr%e_/').map((m) => m.path), ['/tr%e_/q.ko']);
   assert.equal(store.modules.list().length, 4);
+});
+
+test('module records: a check keeps the last change, a failure keeps the last good key until a success', async (t) => {
+  const { store } = setup(t);
+  store.modules.put({ path: '/m.ko', key: 'k1', inputs: { base: 'b1' }, outcome: 'regenerated', reason: 'not cached (first build)', updatedMs: 10 });
+  store.modules.checked('/m.ko', 'k2', { base: 'b2' }, 20);
+  assert.deepEqual(store.modules.get('/m.ko'), {
+    path: '/m.ko', key: 'k2', inputs: { base: 'b2' }, outcome: 'regenerated', reason: 'not cached (first build)', updatedMs: 10, checkedMs: 20, errorCode: null,
+  });
+  store.modules.failed('/m.ko', { code: 'BTFD_ERR_ELF_TRUNCATED', message: 'short' }, 30);
+  assert.deepEqual(store.modules.get('/m.ko'), {
+    path: '/m.ko', key: 'k2', inputs: { base: 'b2' }, outcome: 'failed', reason: 'short', updatedMs: 30, checkedMs: 30, errorCode: 'BTFD_ERR_ELF_TRUNCATED',
+  });
+  store.modules.put({ path: '/m.ko', key: 'k3', inputs: {}, outcome: 'restored', reason: 'cached', updatedMs: 40 });
+  assert.equal(store.modules.get('/m.ko')?.errorCode, null, 'a success clears the failure');
+  // A module that only ever failed has no key.
+  store.modules.failed('/new.ko', { code: 'BTFD_ERR_ELF_NOT_ELF', message: 'no' }, 50);
+  assert.deepEqual([store.modules.get('/new.ko')?.key, store.modules.get('/new.ko')?.outcome], ['', 'failed']);
 });
 
 test('clear removes every row and blob file', async (t) => {

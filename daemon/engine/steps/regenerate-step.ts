@@ -10,6 +10,7 @@ import type { Counters } from '../../store/counters.js';
 import type { RegenerateTask } from '../../workers/module-worker-types.js';
 import { encodeArtifact, sectionsDigest, type Artifact } from '../artifact.js';
 import type { ModuleInputReader } from '../module-inputs.js';
+import { paholeArgs } from '../pahole-flags.js';
 import { createSingleFlight } from '../single-flight.js';
 import type { WorkerPool } from '../worker-pool.js';
 import type { ActionStep, StoredArtifact } from './action-step.js';
@@ -26,11 +27,6 @@ export interface RegenerateStepOptions {
   readonly log: Logger;
   /** Called after a regeneration is planned and before the worker pool gets it (tests). */
   readonly beforeRegenerate?: (modulePath: string) => Promise<void> | void;
-}
-
-/** pahole's flags as btfd runs it: without -j, whose output pahole < 1.27 does not reproduce. */
-export function paholeArgs(flags: string): string[] {
-  return flags.split(' ').filter((flag) => flag !== '' && flag !== '-j');
 }
 
 function toBuffers(record: Record<string, Uint8Array>): Map<string, Buffer> {
@@ -55,7 +51,7 @@ export function createRegenerateStep(options: RegenerateStepOptions): ActionStep
           objcopy: options.objcopy,
         };
         await options.beforeRegenerate?.(plan.path);
-        const result = await options.pool.regenerate(task);
+        const result = await options.pool.regenerate(task, ctx.signal);
         for (const warning of result.warnings) options.log.warn({ module: plan.path, warning }, 'resolve_btfids warning');
         const artifact: Artifact = { inputs: plan.inputs, sections: toBuffers(result.sections) };
         const outputsDigest = sectionsDigest(artifact.sections)!;

@@ -51,7 +51,7 @@ export function createRelocateStep(options: RelocateStepOptions): ActionStep {
         oldBase: options.bases.pathOf(related.base),
         newBase: ctx.baseSnapshot,
         diff,
-      });
+      }, ctx.signal);
       if (!result.ok) {
         log.info({ module: plan.path, from: related.base, reasons: result.reasons }, 'relocation refused');
         return { declined: `relocation from ${from} refused: ${result.reasons.join('; ')}` };
