@@ -13,6 +13,7 @@ import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, 
 import { BtfdError, codeOf, ERROR_CATALOG, isErrorCode, toBtfdError } from '../../shared/errors.js';
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES, outcomeOf } from '../../shared/module-actions.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
+import { checkWriteTarget } from '../fs/containment.js';
 import type { RemoteCacheConfig } from '../../shared/config.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import { openRemoteTier } from '../store/remote/open-remote.js';
@@ -204,7 +205,7 @@ export function createEngine(options: EngineOptions): Engine {
     const result = failure(modulePath, err, started);
     const error = result.error!;
     log.warn({ module: modulePath, code: error.code, err }, 'module failed');
-    if (error.code === 'BTFD_ERR_MODULE_NOT_FOUND') forgetModule(modulePath);
+    if (error.code === 'BTFD_ERR_MODULE_NOT_FOUND' || error.code === 'BTFD_ERR_MODULE_DELETED') forgetModule(modulePath);
     else store.modules.failed(modulePath, error, Date.now());
     return result;
   }
@@ -243,7 +244,9 @@ export function createEngine(options: EngineOptions): Engine {
     const plans = await mapLimited(modules, MODULES_IN_FLIGHT, async (modulePath) => {
       if (signal?.aborted) return null;
       const planStarted = performance.now();
-      return plan(ctx, modulePath).catch(dropped).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
+      // Refused before anything reads it: a symlink, a FIFO or a module outside the tree.
+      return checkWriteTarget(modulePath, ctx.dir, 'module').then(() => plan(ctx, modulePath))
+        .catch(dropped).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
     });
     if (signal?.aborted) throw cancelledAfter(0, modules.length);
     const planned = plans.flatMap((p) => (p !== null && 'action' in p ? [p.action] : []));
@@ -294,7 +297,8 @@ export function createEngine(options: EngineOptions): Engine {
       if (result.outcome === 'fresh') countFreshHit(planned);
       return result;
     }
-    const out = request.detachedOut;
+    // The detached output goes where kbuild would put it: inside the module's own build tree.
+    const { path: out } = await checkWriteTarget(request.detachedOut, await findTreeOf(request.module), 'output');
     return executor.withFileLock(request.module, async () => {
       const produced = await executor.produce(ctx, await plan(ctx, request.module));
       // Regenerations count as misses and relocations as relocated in their own steps.

@@ -14,6 +14,7 @@ import type { ModuleResult } from '../../shared/build-types.js';
 import { BtfdError, codeOf } from '../../shared/errors.js';
 import { outcomeOf, type ModuleOutcome } from '../../shared/module-actions.js';
 import { installSections } from '../elf/elf-install.js';
+import { checkWriteTarget } from '../fs/containment.js';
 import { sameStamp, stampOf } from '../fs/file-stamp.js';
 import type { ArtifactCache } from '../store/artifact-cache.js';
 import type { Store } from '../store/store.js';
@@ -84,9 +85,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
     }
   }
 
-  async function install(plan: ModulePlan, stored: StoredArtifact, scope: InstallScope): Promise<void> {
+  async function install(ctx: TreeContext, plan: ModulePlan, stored: StoredArtifact, scope: InstallScope): Promise<void> {
     const sections = scope === 'artifact' ? stored.artifact.sections : new Map([...stored.artifact.sections].filter(([name]) => PAHOLE_SECTIONS.has(name)));
-    await installSections(plan.path, sections);
+    // Checked again just before the write: the file may have become a symlink since planning.
+    const target = await checkWriteTarget(plan.path, ctx.dir, 'module');
+    await installSections(target.path, sections);
     const after = stampOf(await stat(plan.path, { bigint: true }));
     options.ownWrites.note(plan.path, after);
     // A partial install leaves outputs btfd did not write: the next plan hashes them.
@@ -100,6 +103,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       const started = performance.now();
       return fileLock.withLock(planned.path, async () => {
         let plan = planned;
+        await checkWriteTarget(plan.path, ctx.dir, 'module');
         const current = stampOf(await stat(plan.path, { bigint: true }));
         if (!sameStamp(current, plan.stamp)) plan = await options.replan(ctx, plan.path);
         let outcome: ModuleOutcome = 'fresh';
@@ -109,7 +113,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
         } else {
           const produced = await produce(ctx, plan);
           ({ plan, outcome, reason } = produced);
-          await install(plan, produced.stored, scope);
+          await install(ctx, plan, produced.stored, scope);
           if (outcome === 'restored') {
             await cache.touch(plan.key);
             store.counters.add('hits');
