@@ -14,7 +14,7 @@ import { BtfdError, codeOf, ERROR_CATALOG, isErrorCode, toBtfdError } from '../.
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES, outcomeOf } from '../../shared/module-actions.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 import { checkWriteTarget } from '../fs/containment.js';
-import type { RemoteCacheConfig } from '../../shared/config.js';
+import { DEFAULT_PAHOLE_TIMEOUT_MS, type RemoteCacheConfig } from '../../shared/config.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import { openRemoteTier } from '../store/remote/open-remote.js';
 import type { RemoteTier } from '../store/remote/remote-tier.js';
@@ -53,6 +53,8 @@ export interface EngineConfig {
   readonly objcopy?: string;
   /** Relocate cached artifacts from other bases unless a request says otherwise; default true. */
   readonly relocate?: boolean;
+  /** pahole's wall time on one module before it is killed; default DEFAULT_PAHOLE_TIMEOUT_MS. */
+  readonly paholeTimeoutMs?: number;
 }
 
 /** Points where tests step in deterministically (a file swapped at a chosen moment). */
@@ -123,7 +125,12 @@ export interface Engine {
   poolStats(): { size: number; busy: number; queued: number };
   /** `btfd kbuild`'s checks of a kernel build dir, with the given pahole (default: the daemon's). */
   checkKbuildTree(dir: string, pahole?: string): Promise<TreeCheck>;
-  /** Waits for running work, then closes the worker pool. Idempotent. */
+  /**
+   * The daemon is stopping: kill running paholes (their modules fail with
+   * BTFD_ERR_DAEMON_SHUTTING_DOWN) and run no new ones, so that no build can hold the stop up.
+   */
+  interrupt(): void;
+  /** Interrupts, waits for running work, then closes the worker pool. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -156,6 +163,8 @@ export function createEngine(options: EngineOptions): Engine {
   const tmpRoot = path.join(store.dir, 'tmp');
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
   const pool = createWorkerPool({ workers: config.workers, logger: log });
+  // Raised by close(): running paholes are killed rather than waited for (a hung one never ends).
+  const stopFlag = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   const contexts = createContextResolver({ store, pahole: config.pahole, searchPath, relocate: config.relocate ?? true });
   // The local tier first, the remote (if any) behind it: every step talks to the tiers together.
   const cache = createTieredCache({ local: store.artifacts, counters: store.counters, remote: options.remote ?? null, log });
@@ -177,6 +186,7 @@ export function createEngine(options: EngineOptions): Engine {
       }),
       regenerate: createRegenerateStep({
         cache, counters: store.counters, pool, inputs, tmpRoot, objcopy: config.objcopy ?? 'objcopy', log,
+        timeoutMs: config.paholeTimeoutMs ?? DEFAULT_PAHOLE_TIMEOUT_MS, stopFlag,
         ...(options.hooks?.beforeRegenerate ? { beforeRegenerate: options.hooks.beforeRegenerate } : {}),
       }),
     },
@@ -361,8 +371,10 @@ export function createEngine(options: EngineOptions): Engine {
     isOwnWrite: (modulePath) => ownWrites.isOwnWrite(modulePath),
     poolStats: () => pool.stats(),
     checkKbuildTree: (dir, pahole) => checkKbuildTree(dir, pahole ?? config.pahole, searchPath),
+    interrupt: () => Atomics.store(stopFlag, 0, 1),
     close() {
       closing ??= (async () => {
+        Atomics.store(stopFlag, 0, 1);
         await Promise.allSettled([...running]);
         await pool.close();
       })();

@@ -24,6 +24,10 @@ export interface RegenerateStepOptions {
   readonly tmpRoot: string;
   /** objcopy for pahole's LLVM_OBJCOPY, as kbuild passes it. */
   readonly objcopy: string;
+  /** pahole's wall time on one module. */
+  readonly timeoutMs: number;
+  /** The engine's stop flag: running paholes are killed once it is raised. */
+  readonly stopFlag: Int32Array;
   readonly log: Logger;
   /** Called after a regeneration is planned and before the worker pool gets it (tests). */
   readonly beforeRegenerate?: (modulePath: string) => Promise<void> | void;
@@ -49,6 +53,8 @@ export function createRegenerateStep(options: RegenerateStepOptions): ActionStep
           flags: paholeArgs(ctx.flags.flags),
           tmpRoot: options.tmpRoot,
           objcopy: options.objcopy,
+          timeoutMs: options.timeoutMs,
+          stopFlag: options.stopFlag,
         };
         await options.beforeRegenerate?.(plan.path);
         const result = await options.pool.regenerate(task, ctx.signal);
