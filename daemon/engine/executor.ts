@@ -63,8 +63,19 @@ export function createExecutor(options: ExecutorOptions): Executor {
   const { store, cache, steps, log } = options;
   const fileLock = createKeyedLock();
 
+  /**
+   * A regeneration planned before another module with the same key was regenerated (the plans of
+   * a build are made before any runs) restores what that one stored: one pahole run per key and
+   * build, not one per batch of concurrent modules.
+   */
+  async function cachedSincePlanned(plan: ModulePlan): Promise<ModulePlan> {
+    if (plan.action !== 'regenerate') return plan;
+    const found = await cache.lookup(plan.key, { tally: false });
+    return found ? { ...plan, cached: found, action: 'restore', reason: `cached since it was planned (${plan.because})` } : plan;
+  }
+
   async function produce(ctx: TreeContext, planned: ModulePlan): Promise<Produced> {
-    let plan = planned;
+    let plan = await cachedSincePlanned(planned);
     for (let attempt = 1; ; attempt++) {
       try {
         // A fresh module still needs its artifact when the output goes elsewhere (detached).
@@ -80,7 +91,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
         if (code === 'BTFD_ERR_BUILD_CANCELLED' && !ctx.signal?.aborted && attempt < MAX_REPLANS) continue;
         if (code !== 'BTFD_ERR_MODULE_CHANGED' || attempt >= MAX_REPLANS) throw err;
         log.info({ module: plan.path, attempt }, 'module changed under its regeneration; re-planning');
-        plan = await options.replan(ctx, plan.path);
+        plan = await cachedSincePlanned(await options.replan(ctx, plan.path));
       }
     }
   }
@@ -90,7 +101,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
     // Checked again just before the write: the file may have become a symlink since planning.
     const target = await checkWriteTarget(plan.path, ctx.dir, 'module');
     await installSections(target.path, sections);
-    const after = stampOf(await stat(plan.path, { bigint: true }));
+    const after = stampOf(await stat(target.path, { bigint: true }).catch((err: unknown) => {
+      throw new BtfdError('BTFD_ERR_MODULE_DELETED', `${plan.path} was deleted just after btfd wrote it`, { cause: err });
+    }));
     options.ownWrites.note(plan.path, after);
     // A partial install leaves outputs btfd did not write: the next plan hashes them.
     if (scope === 'artifact') store.statCache.record(plan.path, after, { contentDigest: plan.inputs.module, outputsDigest: stored.outputsDigest });

@@ -23,6 +23,7 @@ import { relocateSplitBtf, relocationTarget, type RelocationTarget } from '../bt
 import { decodeArtifact, sha256 } from '../engine/artifact.js';
 import { formatCommand } from '../engine/pahole-argv.js';
 import { readModuleNames } from '../elf/elf-names.js';
+import { checkKernelModule } from '../elf/kernel-module.js';
 import { createBaseViews, moduleDigestOptions, resolveForArtifact, type ResolutionCandidate } from '../engine/module-btf-ids.js';
 import { sameStamp, stampOf } from '../fs/file-stamp.js';
 import type {
@@ -170,6 +171,9 @@ async function encodeBtf(task: RegenerateTask, input: string, workDir: string): 
   // module becomes the module itself and the detached output a file in /tmp.
   const command = formatCommand([task.paholePath, ...args].map((arg) =>
     arg === target ? task.modulePath : arg.startsWith(`--btf_encode_detached=`) ? `--btf_encode_detached=${REPRODUCE_OUTPUT}` : arg));
+  // pahole dies (SIGBUS) or fails when the module is rewritten under it: that is a change to
+  // re-plan for, not a pahole crash to report.
+  if (exit.signal !== null || exit.code !== 0) await checkStillPlanned(task, 'while pahole read it');
   if (exit.killed === 'timeout') {
     throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_TIMEOUT', `pahole ran longer than ${task.timeoutMs} ms on ${task.modulePath} and was killed${exit.stderr ? `: ${exit.stderr}` : ''}; reproduce with: ${command}`);
   }
@@ -206,7 +210,7 @@ type PlannedModule = Pick<RegenerateTask, 'modulePath' | 'stamp' | 'moduleDigest
 /** Throw MODULE_CHANGED unless the module is still the file that was planned. */
 async function checkStillPlanned(task: PlannedModule, when: string): Promise<void> {
   const now = await stat(task.modulePath, { bigint: true }).catch((err: unknown) => {
-    throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} disappeared ${when}`, { cause: err });
+    throw new BtfdError('BTFD_ERR_MODULE_DELETED', `${task.modulePath} was deleted ${when}`, { cause: err });
   });
   if (!sameStamp(stampOf(now), task.stamp)) throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} changed ${when}`);
 }
@@ -220,6 +224,7 @@ async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult>
   // The task may have waited in the queue: a module rewritten meanwhile is re-planned, not encoded.
   await checkStillPlanned(task, 'since it was planned');
   const layout = await readElfLayout(task.modulePath);
+  checkKernelModule(layout);
   if (!layout.sections.some((section) => section.name === '.debug_info')) {
     throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `${task.modulePath} has no .debug_info section`);
   }
