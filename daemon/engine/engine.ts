@@ -5,14 +5,14 @@
  * (the daemon opens one for the engine, the watcher and the routes); {@link openEngine} opens one
  * of its own for a single process (the demo, benchmarks, tests).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, ModuleState, PaholeInfo } from '../../shared/build-types.js';
 import { BtfdError, codeOf, ERROR_CATALOG, isErrorCode, toBtfdError } from '../../shared/errors.js';
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES, outcomeOf } from '../../shared/module-actions.js';
-import { writeFileAtomic } from '../fs/atomic-file.js';
+import { sweepTempFilesOf, writeFileAtomic } from '../fs/atomic-file.js';
 import { checkWriteTarget } from '../fs/containment.js';
 import { DEFAULT_PAHOLE_TIMEOUT_MS, type RemoteCacheConfig } from '../../shared/config.js';
 import type { ModuleRecord } from '../store/module-records.js';
@@ -134,6 +134,16 @@ export interface Engine {
   close(): Promise<void>;
 }
 
+/**
+ * Remove the scratch dirs of regenerations a killed process left (`regen-*`): the store's owner
+ * is this engine alone (one daemon per cache dir), so none is in use when it starts.
+ */
+function sweepScratch(tmpRoot: string, log: Logger): void {
+  const leftovers = readdirSync(tmpRoot).filter((name) => name.startsWith('regen-'));
+  for (const name of leftovers) rmSync(path.join(tmpRoot, name), { recursive: true, force: true });
+  if (leftovers.length > 0) log.info({ tmpRoot, removed: leftovers.length }, 'removed scratch dirs of interrupted regenerations');
+}
+
 /** A record as `btfd modules` shows it; a failure with its catalog code and next step. */
 function moduleState(record: ModuleRecord): ModuleState {
   const code = record.errorCode;
@@ -162,6 +172,7 @@ export function createEngine(options: EngineOptions): Engine {
   const searchPath = config.searchPath ?? DEFAULT_SEARCH_PATH;
   const tmpRoot = path.join(store.dir, 'tmp');
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
+  sweepScratch(tmpRoot, log);
   const pool = createWorkerPool({ workers: config.workers, logger: log });
   // Raised by close(): running paholes are killed rather than waited for (a hung one never ends).
   const stopFlag = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
@@ -310,6 +321,7 @@ export function createEngine(options: EngineOptions): Engine {
     // The detached output goes where kbuild would put it: inside the module's own build tree.
     const { path: out } = await checkWriteTarget(request.detachedOut, await findTreeOf(request.module), 'output');
     return executor.withFileLock(request.module, async () => {
+      await sweepTempFilesOf(out);
       const produced = await executor.produce(ctx, await plan(ctx, request.module));
       // Regenerations count as misses and relocations as relocated in their own steps.
       if (produced.outcome === outcomeOf('restore')) store.counters.add('hits');

@@ -14,6 +14,7 @@ import type { ModuleResult } from '../../shared/build-types.js';
 import { BtfdError, codeOf } from '../../shared/errors.js';
 import { outcomeOf, type ModuleOutcome } from '../../shared/module-actions.js';
 import { installSections } from '../elf/elf-install.js';
+import { sweepTempFilesOf } from '../fs/atomic-file.js';
 import { checkWriteTarget } from '../fs/containment.js';
 import { sameStamp, stampOf } from '../fs/file-stamp.js';
 import type { ArtifactCache } from '../store/artifact-cache.js';
@@ -116,7 +117,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
       const started = performance.now();
       return fileLock.withLock(planned.path, async () => {
         let plan = planned;
-        await checkWriteTarget(plan.path, ctx.dir, 'module');
+        const target = await checkWriteTarget(plan.path, ctx.dir, 'module');
+        // Under the module's lock no write of it is in flight: any temp file of it is a leftover.
+        const swept = await sweepTempFilesOf(target.path);
+        if (swept > 0) log.info({ module: plan.path, swept }, 'removed temp files of an interrupted write');
         const current = stampOf(await stat(plan.path, { bigint: true }));
         if (!sameStamp(current, plan.stamp)) plan = await options.replan(ctx, plan.path);
         let outcome: ModuleOutcome = 'fresh';

@@ -63,6 +63,23 @@ export async function writeFileAtomic(file: string, content: FileContent, option
   await syncDir(dir);
 }
 
+/**
+ * Remove the temp files earlier writes of `file` left behind (a process killed mid-write), of
+ * any age. Only for callers that hold the file's lock: a write of the same file in flight would
+ * lose its temp file.
+ * @returns how many were removed
+ */
+export async function sweepTempFilesOf(file: string): Promise<number> {
+  const prefix = `.${path.basename(file)}.btfd-`;
+  const names = await fsp.readdir(path.dirname(file)).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !isAtomicTempFile(name)) continue;
+    await fsp.unlink(path.join(path.dirname(file), name)).then(() => removed++, () => undefined);
+  }
+  return removed;
+}
+
 /** fsync a directory, so that a rename into it is durable. */
 export async function syncDir(dir: string): Promise<void> {
   const handle = await fsp.open(dir, 'r');
