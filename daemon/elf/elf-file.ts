@@ -315,7 +315,7 @@ export async function withFile<T>(file: string, fn: (fh: FileHandle, size: numbe
   let fh: FileHandle;
   let st: Stats;
   try {
-    ({ handle: fh, stats: st } = await openRegular(file, (found) => new BtfdError('BTFD_ERR_ELF_NOT_ELF', `${file}: ${describeFileType(found)}, not a regular file`)));
+    ({ handle: fh, stats: st } = await openRegular(file, (found) => new BtfdError('BTFD_ERR_FILE_NOT_REGULAR', `${file} is ${describeFileType(found)}, not a regular file`)));
   } catch (err) {
     if (err instanceof BtfdError) throw err;
     throw openError(file, err);

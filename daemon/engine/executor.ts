@@ -101,6 +101,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
     const sections = scope === 'artifact' ? stored.artifact.sections : new Map([...stored.artifact.sections].filter(([name]) => PAHOLE_SECTIONS.has(name)));
     // Checked again just before the write: the file may have become a symlink since planning.
     const target = await checkWriteTarget(plan.path, ctx.dir, 'module');
+    // Under the module's lock no write of it is in flight: any temp file of it is a leftover (a
+    // fresh module is not written, and keeps the no-op build free of this readdir).
+    const swept = await sweepTempFilesOf(target.path);
+    if (swept > 0) log.info({ module: plan.path, swept }, 'removed temp files of an interrupted write');
     await installSections(target.path, sections);
     const after = stampOf(await stat(target.path, { bigint: true }).catch((err: unknown) => {
       throw new BtfdError('BTFD_ERR_MODULE_DELETED', `${plan.path} was deleted just after btfd wrote it`, { cause: err });
@@ -117,10 +121,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       const started = performance.now();
       return fileLock.withLock(planned.path, async () => {
         let plan = planned;
-        const target = await checkWriteTarget(plan.path, ctx.dir, 'module');
-        // Under the module's lock no write of it is in flight: any temp file of it is a leftover.
-        const swept = await sweepTempFilesOf(target.path);
-        if (swept > 0) log.info({ module: plan.path, swept }, 'removed temp files of an interrupted write');
+        await checkWriteTarget(plan.path, ctx.dir, 'module');
         const current = stampOf(await stat(plan.path, { bigint: true }));
         if (!sameStamp(current, plan.stamp)) plan = await options.replan(ctx, plan.path);
         let outcome: ModuleOutcome = 'fresh';
