@@ -94,7 +94,7 @@ test('btfd stop does not wait for a hung pahole: it is killed, the build answers
   const { socketPath } = resolveConfig({ env });
   assert.equal((await runCli(['start'], env, 30_000)).code, 0);
   const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = http.request({ socketPath, path: '/v1/build', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = http.request({ socketPath, path: '/v1/build', method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
