@@ -5,7 +5,7 @@
  * (the daemon opens one for the engine, the watcher and the routes); {@link openEngine} opens one
  * of its own for a single process (the demo, benchmarks, tests).
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -14,6 +14,7 @@ import { BtfdError, codeOf, ERROR_CATALOG, isErrorCode, toBtfdError } from '../.
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES, outcomeOf } from '../../shared/module-actions.js';
 import { sweepTempFilesOf, writeFileAtomic } from '../fs/atomic-file.js';
 import { checkWriteTarget } from '../fs/containment.js';
+import { processAlive } from '../fs/process-alive.js';
 import { DEFAULT_PAHOLE_TIMEOUT_MS, type RemoteCacheConfig } from '../../shared/config.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import { openRemoteTier } from '../store/remote/open-remote.js';
@@ -134,14 +135,28 @@ export interface Engine {
   close(): Promise<void>;
 }
 
+/** A scratch dir without its creator's pid (an older btfd) is left this long before it is swept. */
+const UNOWNED_SCRATCH_MAX_AGE_MS = 60 * 60 * 1000;
+
 /**
- * Remove the scratch dirs of regenerations a killed process left (`regen-*`): the store's owner
- * is this engine alone (one daemon per cache dir), so none is in use when it starts.
+ * Remove the scratch dirs of regenerations a killed process left. A dir is named
+ * `regen-PID-RANDOM` after the process that made it; the cache dir may be shared with another
+ * live process (a `--no-daemon` run beside the daemon), whose dirs are left alone.
  */
 function sweepScratch(tmpRoot: string, log: Logger): void {
-  const leftovers = readdirSync(tmpRoot).filter((name) => name.startsWith('regen-'));
-  for (const name of leftovers) rmSync(path.join(tmpRoot, name), { recursive: true, force: true });
-  if (leftovers.length > 0) log.info({ tmpRoot, removed: leftovers.length }, 'removed scratch dirs of interrupted regenerations');
+  let removed = 0;
+  for (const name of readdirSync(tmpRoot)) {
+    if (!name.startsWith('regen-')) continue;
+    const full = path.join(tmpRoot, name);
+    const pid = /^regen-(\d+)-/.exec(name)?.[1];
+    const stale = pid !== undefined
+      ? Number(pid) !== process.pid && !processAlive(Number(pid))
+      : Date.now() - statSync(full).mtimeMs > UNOWNED_SCRATCH_MAX_AGE_MS;
+    if (!stale) continue;
+    rmSync(full, { recursive: true, force: true });
+    removed++;
+  }
+  if (removed > 0) log.info({ tmpRoot, removed }, 'removed scratch dirs of interrupted regenerations');
 }
 
 /** A record as `btfd modules` shows it; a failure with its catalog code and next step. */

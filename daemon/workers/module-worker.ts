@@ -231,7 +231,8 @@ async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult>
   // .BTF_ids is resolved below from its pristine form, which the digest reads.
   const before = layout.sections.some((s) => s.name === '.BTF_ids') ? await moduleDigest(task.modulePath, task.btfIds) : undefined;
   if (before) checkDigest(task, before, 'since it was planned');
-  const workDir = await mkdtemp(path.join(task.tmpRoot, 'regen-'));
+  // Named after this process: a sweep at start spares the dirs of a live one sharing the cache.
+  const workDir = await mkdtemp(path.join(task.tmpRoot, `regen-${process.pid}-`));
   try {
     // pahole reads .BTF_ids too (1.30: kfunc flags become decl tags), as kbuild gives it: pristine.
     // A module whose section was already resolved is encoded from a private copy that is not.

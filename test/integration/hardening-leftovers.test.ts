@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { createFixtureKernel } from '../fixtures/fixture-kernel.js';
@@ -20,6 +21,12 @@ test('a module\'s temp files from a killed install are removed when it is next w
   await writeFile(leftover(module, 'a1b2c3d4e5f6'), 'half a module');
   await writeFile(leftover(module, '0123456789ab'), 'another half');
   await writeFile(leftover(other, 'ffffffffffff'), 'not this build\'s module');
+  // Named by a process that is gone, and by a live one (a --no-daemon run writing it right now).
+  const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+  const live = spawn('sleep', ['30']);
+  t.after(() => live.kill());
+  await writeFile(leftover(module, `${dead.toString(16)}-0a0a0a0a0a0a`), 'killed mid-write');
+  await writeFile(leftover(module, `${live.pid!.toString(16)}-0b0b0b0b0b0b`), 'being written');
   const lookalike = path.join(path.dirname(module), `.${path.basename(module)}.btfd-notours.tmp`);
   await writeFile(lookalike, 'not named by btfd');
   const { engine } = testEngine(t);
@@ -28,16 +35,30 @@ test('a module\'s temp files from a killed install are removed when it is next w
   assert.deepEqual(report.failures, []);
   assert.equal(existsSync(leftover(module, 'a1b2c3d4e5f6')), false);
   assert.equal(existsSync(leftover(module, '0123456789ab')), false);
+  assert.equal(existsSync(leftover(module, `${dead.toString(16)}-0a0a0a0a0a0a`)), false);
+  assert.equal(existsSync(leftover(module, `${live.pid!.toString(16)}-0b0b0b0b0b0b`)), true, 'a live process\'s write in flight is left alone');
   assert.equal(existsSync(leftover(other, 'ffffffffffff')), true, 'another module\'s temp file is its own build\'s to sweep');
   assert.equal(existsSync(lookalike), true);
 });
 
-test('regen-* scratch dirs of a killed daemon are removed when the engine starts', async (t) => {
+test('regen-* scratch dirs of a killed process are removed when the engine starts; a live one\'s are kept', async (t) => {
   const cacheDir = tempDir(t, 'btfd-cache-');
-  const scratch = path.join(cacheDir, 'tmp', 'regen-Xk3p9a');
+  const tmp = path.join(cacheDir, 'tmp');
+  // A process that has exited: its pid names no process any more.
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+  const scratch = path.join(tmp, `regen-${dead}-Xk3p9a`);
   await mkdir(scratch, { recursive: true });
   await writeFile(path.join(scratch, 'module.btf'), 'partial pahole output');
-  await writeFile(path.join(cacheDir, 'tmp', 'keep-me'), 'not a regen dir');
+  // A live process sharing the cache dir (a --no-daemon run beside the daemon).
+  const live = spawn('sleep', ['30']);
+  t.after(() => live.kill());
+  await mkdir(path.join(tmp, `regen-${live.pid}-Ab12Cd`));
+  // Made by an older btfd (no pid): swept once it is an hour old.
+  await mkdir(path.join(tmp, 'regen-old123'));
+  const hourAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+  await utimes(path.join(tmp, 'regen-old123'), hourAgo, hourAgo);
+  await mkdir(path.join(tmp, 'regen-new456'));
+  await writeFile(path.join(tmp, 'keep-me'), 'not a regen dir');
   testEngine(t, { cacheDir });
-  assert.deepEqual(await readdir(path.join(cacheDir, 'tmp')), ['keep-me']);
+  assert.deepEqual((await readdir(tmp)).sort(), ['keep-me', `regen-${live.pid}-Ab12Cd`, 'regen-new456'].sort());
 });
