@@ -67,11 +67,12 @@ export function createExecutor(options: ExecutorOptions): Executor {
   /**
    * A regeneration planned before another module with the same key was regenerated (the plans of
    * a build are made before any runs) restores what that one stored: one pahole run per key and
-   * build, not one per batch of concurrent modules.
+   * build, not one per batch of concurrent modules. The local tier is asked only: a regeneration
+   * stores there first, and the remote already answered this key's miss when it was planned.
    */
   async function cachedSincePlanned(plan: ModulePlan): Promise<ModulePlan> {
     if (plan.action !== 'regenerate') return plan;
-    const found = await cache.lookup(plan.key, { tally: false });
+    const found = await store.artifacts.lookup(plan.key, { tally: false });
     return found ? { ...plan, cached: found, action: 'restore', reason: `cached since it was planned (${plan.because})` } : plan;
   }
 
