@@ -42,3 +42,16 @@ export function describeFileType(stats: Stats): string {
   if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
   return stats.isFile() ? 'a regular file' : 'not a regular file';
 }
+
+/** The text of a regular file, or null when it is missing, unreadable or not a regular file. */
+export async function readRegularText(file: string): Promise<string | null> {
+  const opened = await openRegular(file, () => new Error(`${file} is not a regular file`)).catch(() => null);
+  if (opened === null) return null;
+  try {
+    return await opened.handle.readFile('utf8');
+  } catch {
+    return null;
+  } finally {
+    await opened.handle.close().catch(() => undefined);
+  }
+}

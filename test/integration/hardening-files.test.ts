@@ -173,3 +173,18 @@ test('another user\'s module is refused for a daemon that is not root (the rule,
   // Root replaces it, keeping the owner (the atomic writer chowns the new file back).
   assert.ok(await checkWriteTarget(file, dir, 'module', 0));
 });
+
+test('btfd kbuild\'s checks do not block on a FIFO named Makefile or .config', async (t) => {
+  const dir = tempDir(t);
+  const tree = path.join(dir, 'kbuild');
+  await mkdir(tree);
+  mkfifo(path.join(tree, 'Makefile'));
+  const { engine } = testEngine(t);
+  await assert.rejects(within(10_000, 'the Makefile check', engine.checkKbuildTree(tree)), { code: 'BTFD_ERR_TREE_NOT_KBUILD' });
+  await writeFile(path.join(dir, 'Makefile.real'), 'all:\n');
+  execFileSync('rm', [path.join(tree, 'Makefile')]);
+  await copyFile(path.join(dir, 'Makefile.real'), path.join(tree, 'Makefile'));
+  mkfifo(path.join(tree, '.config'));
+  const check = await within(30_000, 'the .config check', engine.checkKbuildTree(tree));
+  assert.ok(check.checks.some((c) => !c.ok && /\.config/.test(c.line)), JSON.stringify(check.checks));
+});
