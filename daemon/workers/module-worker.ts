@@ -194,9 +194,13 @@ async function encodeBtf(task: RegenerateTask, input: string, workDir: string): 
  * pahole's exit status is not proof of BTF: a broken pahole (or a wrapper) can exit 0 with
  * anything. Its output must parse as split BTF on the base it was given before it is cached.
  */
-async function checkPaholeOutput(btf: Buffer, task: RegenerateTask): Promise<void> {
+async function checkPaholeOutput(sections: ReadonlyMap<string, Buffer>, task: RegenerateTask): Promise<void> {
+  const btf = sections.get('.BTF')!;
   try {
-    parseBtf(btf, (await baseViews.load(task.baseSnapshot)).btf, `pahole's .BTF for ${task.modulePath}`);
+    // With a distilled base, `.BTF` is split on the `.BTF.base` pahole wrote beside it.
+    const distilled = sections.get('.BTF.base');
+    const base = distilled ? parseBtf(distilled, null, `pahole's .BTF.base for ${task.modulePath}`) : (await baseViews.load(task.baseSnapshot)).btf;
+    parseBtf(btf, base, `pahole's .BTF for ${task.modulePath}`);
   } catch (err) {
     if (codeOf(err) !== 'BTFD_ERR_BTF_MALFORMED') throw err;
     const head = btf.subarray(0, 8).toString('hex');
@@ -246,7 +250,7 @@ async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult>
     if (!sections.has('.BTF') || sections.get('.BTF')!.length === 0) {
       throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `pahole wrote no .BTF for ${task.modulePath}${exit.stderr ? `: ${exit.stderr}` : ''}`);
     }
-    await checkPaholeOutput(sections.get('.BTF')!, task);
+    await checkPaholeOutput(sections, task);
     let warnings: readonly string[] = [];
     if (before?.btfIds && before.btfIdsPristine) {
       const resolved = await resolveForArtifact(before.btfIds, before.btfIdsPristine, sections, () => baseViews.load(task.baseSnapshot));
