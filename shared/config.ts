@@ -24,6 +24,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Defaults, with units in their names. */
 export const DEFAULT_MAX_CACHE_BYTES = 2 * 1024 ** 3;
 export const DEFAULT_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
+/** pahole's wall time on one module before it is killed: generous, a big module takes seconds. */
+export const DEFAULT_PAHOLE_TIMEOUT_MS = 10 * 60 * 1000;
 export const DEFAULT_PAHOLE = 'pahole';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 /** A remote request (connect included) that takes longer has failed: the most a remote can stall a build per request. */
@@ -67,6 +69,8 @@ export interface Config extends Omit<Layout, 'defaultConfigFile'> {
   readonly maxCacheBytes: number;
   /** The daemon exits after this long without requests; 0 disables idle exit. */
   readonly idleTimeoutMs: number;
+  /** pahole is killed (its whole process group) after this long on one module. */
+  readonly paholeTimeoutMs: number;
   readonly logLevel: LogLevel;
   /** Relocate cached module BTF onto a new base instead of running pahole, where exact. */
   readonly relocate: boolean;
@@ -84,6 +88,7 @@ export interface ConfigFlags {
   /** Bytes, or a size such as `500M` or `2G`. */
   readonly maxCacheBytes?: number | string;
   readonly idleTimeoutMs?: number | string;
+  readonly paholeTimeoutMs?: number | string;
   readonly logLevel?: string;
   /** `1`/`0` (or a boolean). */
   readonly relocate?: boolean | string;
@@ -110,7 +115,7 @@ export interface ConfigSources {
 
 /** The keys a config file may set. */
 const FILE_KEYS = [
-  'pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'logLevel', 'relocate',
+  'pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'paholeTimeoutMs', 'logLevel', 'relocate',
   'remoteCache', 'remoteCacheToken', 'remoteReadOnly', 'remoteSalt', 'remoteTimeoutMs', 'remoteTtl',
 ] as const;
 type FileKey = (typeof FILE_KEYS)[number];
@@ -128,6 +133,7 @@ const ENV_NAMES: Record<FileKey, string> = {
   workers: 'BTFD_WORKERS',
   maxCacheBytes: 'BTFD_MAX_CACHE_SIZE',
   idleTimeoutMs: 'BTFD_IDLE_TIMEOUT_MS',
+  paholeTimeoutMs: 'BTFD_PAHOLE_TIMEOUT_MS',
   logLevel: 'BTFD_LOG_LEVEL',
   relocate: 'BTFD_RELOCATE',
   remoteCache: 'BTFD_REMOTE_CACHE',
@@ -144,6 +150,7 @@ const FLAG_NAMES: Record<Exclude<FileKey, 'remoteCacheToken'>, string> = {
   workers: '--workers',
   maxCacheBytes: '--max-cache-size',
   idleTimeoutMs: '--idle-timeout-ms',
+  paholeTimeoutMs: '--pahole-timeout-ms',
   logLevel: '--log-level',
   relocate: '--relocate',
   remoteCache: '--remote-cache',
@@ -355,6 +362,7 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
   const workers = pick(layers, 'workers');
   const maxCache = pick(layers, 'maxCacheBytes');
   const idle = pick(layers, 'idleTimeoutMs');
+  const paholeTimeout = pick(layers, 'paholeTimeoutMs');
   const logLevel = pick(layers, 'logLevel');
   const relocate = pick(layers, 'relocate');
 
@@ -370,6 +378,7 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
     workers: workers ? parseInteger(workers.value, workers.option, 1, MAX_WORKERS) : os.availableParallelism(),
     maxCacheBytes: maxCache ? parseSize(maxCache.value, maxCache.option) : DEFAULT_MAX_CACHE_BYTES,
     idleTimeoutMs: idle ? parseInteger(idle.value, idle.option, 0, 2 ** 31 - 1) : DEFAULT_IDLE_TIMEOUT_MS,
+    paholeTimeoutMs: paholeTimeout ? parseInteger(paholeTimeout.value, paholeTimeout.option, 1, 2 ** 31 - 1) : DEFAULT_PAHOLE_TIMEOUT_MS,
     logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.option) : DEFAULT_LOG_LEVEL,
     relocate: relocate ? parseBoolean(relocate.value, relocate.option) : true,
     remote: resolveRemote((key) => pick(layers, key)),
@@ -418,6 +427,7 @@ export function configToDaemonArgs(config: Config): string[] {
     workers: String(config.workers),
     maxCacheBytes: String(config.maxCacheBytes),
     idleTimeoutMs: String(config.idleTimeoutMs),
+    paholeTimeoutMs: String(config.paholeTimeoutMs),
     logLevel: config.logLevel,
     relocate: config.relocate ? '1' : '0',
   };
@@ -436,6 +446,7 @@ export const DAEMON_ARG_OPTIONS = {
   workers: { type: 'string' },
   'max-cache-size': { type: 'string' },
   'idle-timeout-ms': { type: 'string' },
+  'pahole-timeout-ms': { type: 'string' },
   'log-level': { type: 'string' },
   relocate: { type: 'string' },
 } as const;
@@ -448,6 +459,7 @@ export function daemonArgsToFlags(values: Partial<Record<keyof typeof DAEMON_ARG
   if (values.workers !== undefined) flags.workers = values.workers;
   if (values['max-cache-size'] !== undefined) flags.maxCacheBytes = values['max-cache-size'];
   if (values['idle-timeout-ms'] !== undefined) flags.idleTimeoutMs = values['idle-timeout-ms'];
+  if (values['pahole-timeout-ms'] !== undefined) flags.paholeTimeoutMs = values['pahole-timeout-ms'];
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
   if (values.relocate !== undefined) flags.relocate = values.relocate;
   return flags;

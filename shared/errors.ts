@@ -42,6 +42,15 @@ export const ERROR_CATALOG = {
   // Cache
   BTFD_ERR_CACHE_CORRUPT: { status: 500, next: 'A cache blob failed its digest check and was dropped; run `btfd cache verify` and, if it keeps happening, check the disk.' },
   BTFD_ERR_CACHE_UNAVAILABLE: { status: 500, next: 'The cache database could not be opened: check permissions on the cache dir, or move it aside and let btfd create a new one.' },
+  // Hostile inputs and containment (issue 13): what btfd refuses to read, write or wait for
+  BTFD_ERR_FILE_NOT_REGULAR: { status: 422, next: 'btfd reads and writes regular files only: the path is a FIFO, device or directory (the message says which); replace it with the real file.' },
+  BTFD_ERR_FILE_SYMLINK: { status: 422, next: 'btfd does not write through a symlink (its target may lie outside the tree): build the tree the target lives in, or replace the link with the file itself. See docs/trust.md.' },
+  BTFD_ERR_FILE_OUTSIDE_TREE: { status: 403, next: 'btfd writes only inside the tree a request names, symlinks resolved: name modules inside --dir (and a detached output inside the module\'s build tree), or build the tree they live in. See docs/trust.md.' },
+  BTFD_ERR_FILE_READ_ONLY: { status: 403, next: 'The file is write-protected or owned by another user, so btfd left it as it was (pahole refuses it too): make it yours and writable (chmod u+w), or build as its owner.' },
+  BTFD_ERR_FILE_DIR_MISSING: { status: 422, next: 'The directory the output should go to does not exist: create it (kbuild does before it runs pahole) and retry.' },
+  BTFD_ERR_MODULE_DELETED: { status: 404, next: 'The module was deleted while btfd built it (make clean?): nothing was written; build again once the module exists.' },
+  BTFD_ERR_TOOL_PAHOLE_TIMEOUT: { status: 504, next: 'pahole ran longer than the pahole timeout (BTFD_PAHOLE_TIMEOUT_MS, --pahole-timeout-ms; default 10 minutes) and was killed: run the command in the message by hand to see where it hangs, or raise the timeout for a module that big.' },
+  BTFD_ERR_TOOL_PAHOLE_OUTPUT_INVALID: { status: 500, next: 'pahole reported success but wrote no valid BTF (the message says what it wrote); nothing was cached or installed: run the command in the message by hand and check that pahole (and its libbpf) work.' },
   // Remote cache tier: failures are values (a miss for the build), reported in status and logs
   BTFD_ERR_REMOTE_TIMEOUT: { status: 504, next: 'The remote cache did not answer within BTFD_REMOTE_TIMEOUT_MS: check the server and the network (or raise the timeout); builds go on with the local cache meanwhile.' },
   BTFD_ERR_REMOTE_UNREACHABLE: { status: 502, next: 'Check the host and port in BTFD_REMOTE_CACHE and that the server runs; for https, that its certificate is trusted (NODE_EXTRA_CA_CERTS=ca.pem for a private CA).' },

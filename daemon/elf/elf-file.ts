@@ -11,6 +11,7 @@
 import { promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { BtfdError } from '../../shared/errors.js';
+import { describeFileType, openRegular } from '../fs/open-regular.js';
 
 /** One section header, validated. Offsets and sizes fit in a JS number. */
 export interface ElfSection {
@@ -312,14 +313,14 @@ export async function realpathOrThrow(file: string): Promise<string> {
 /** Open a file read-only, run fn with its handle and size, always close it. */
 export async function withFile<T>(file: string, fn: (fh: FileHandle, size: number, st: Stats) => Promise<T>): Promise<T> {
   let fh: FileHandle;
+  let st: Stats;
   try {
-    fh = await fsp.open(file, 'r');
+    ({ handle: fh, stats: st } = await openRegular(file, (found) => new BtfdError('BTFD_ERR_FILE_NOT_REGULAR', `${file} is ${describeFileType(found)}, not a regular file`)));
   } catch (err) {
+    if (err instanceof BtfdError) throw err;
     throw openError(file, err);
   }
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new BtfdError('BTFD_ERR_ELF_NOT_ELF', `${file}: not a regular file`);
     return await fn(fh, st.size, st);
   } catch (err) {
     if (err instanceof BtfdError) throw err;

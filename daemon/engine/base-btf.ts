@@ -5,11 +5,12 @@
  * both hash to the same digest: plain sha256 of the BTF bytes.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { BtfdError } from '../../shared/errors.js';
 import { BTF_HEADER_BYTES, BTF_VERSION } from '../btf/btf-reader.js';
 import { readElfLayout, SHT_NOBITS } from '../elf/elf-file.js';
+import { describeFileType, openRegular } from '../fs/open-regular.js';
 
 /** Result of digestBase. */
 export interface BaseDigest {
@@ -39,16 +40,16 @@ export async function digestBase(file: string): Promise<BaseDigest> {
  */
 export async function readBaseBtf(file: string): Promise<BaseBtf> {
   let fh: FileHandle;
+  let st: Stats;
   try {
-    fh = await fsp.open(file, 'r');
+    ({ handle: fh, stats: st } = await openRegular(file, (found) => new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file} is ${describeFileType(found)}, not a regular file`)));
   } catch (err) {
+    if (err instanceof BtfdError) throw err;
     const code = (err as { code?: unknown } | null)?.code;
     const what = code === 'ENOENT' || code === 'ENOTDIR' ? 'does not exist' : `cannot be read (${String(code)})`;
     throw new BtfdError('BTFD_ERR_BASE_MISSING', `base ${file} ${what}`, { cause: err });
   }
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new BtfdError('BTFD_ERR_BASE_INVALID', `base ${file} is not a regular file`);
     const head = Buffer.alloc(4);
     const { bytesRead } = await fh.read(head, 0, 4, 0);
     let kind: BaseDigest['kind'];

@@ -5,15 +5,17 @@
  * (the daemon opens one for the engine, the watcher and the routes); {@link openEngine} opens one
  * of its own for a single process (the demo, benchmarks, tests).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, ModuleState, PaholeInfo } from '../../shared/build-types.js';
 import { BtfdError, codeOf, ERROR_CATALOG, isErrorCode, toBtfdError } from '../../shared/errors.js';
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES, outcomeOf } from '../../shared/module-actions.js';
-import { writeFileAtomic } from '../fs/atomic-file.js';
-import type { RemoteCacheConfig } from '../../shared/config.js';
+import { sweepTempFilesOf, writeFileAtomic } from '../fs/atomic-file.js';
+import { checkWriteTarget } from '../fs/containment.js';
+import { processAlive } from '../fs/process-alive.js';
+import { DEFAULT_PAHOLE_TIMEOUT_MS, type RemoteCacheConfig } from '../../shared/config.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import { openRemoteTier } from '../store/remote/open-remote.js';
 import type { RemoteTier } from '../store/remote/remote-tier.js';
@@ -52,6 +54,8 @@ export interface EngineConfig {
   readonly objcopy?: string;
   /** Relocate cached artifacts from other bases unless a request says otherwise; default true. */
   readonly relocate?: boolean;
+  /** pahole's wall time on one module before it is killed; default DEFAULT_PAHOLE_TIMEOUT_MS. */
+  readonly paholeTimeoutMs?: number;
 }
 
 /** Points where tests step in deterministically (a file swapped at a chosen moment). */
@@ -122,8 +126,37 @@ export interface Engine {
   poolStats(): { size: number; busy: number; queued: number };
   /** `btfd kbuild`'s checks of a kernel build dir, with the given pahole (default: the daemon's). */
   checkKbuildTree(dir: string, pahole?: string): Promise<TreeCheck>;
-  /** Waits for running work, then closes the worker pool. Idempotent. */
+  /**
+   * The daemon is stopping: kill running paholes (their modules fail with
+   * BTFD_ERR_DAEMON_SHUTTING_DOWN) and run no new ones, so that no build can hold the stop up.
+   */
+  interrupt(): void;
+  /** Interrupts, waits for running work, then closes the worker pool. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A scratch dir without its creator's pid (an older btfd) is left this long before it is swept. */
+const UNOWNED_SCRATCH_MAX_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * Remove the scratch dirs of regenerations a killed process left. A dir is named
+ * `regen-PID-RANDOM` after the process that made it; the cache dir may be shared with another
+ * live process (a `--no-daemon` run beside the daemon), whose dirs are left alone.
+ */
+function sweepScratch(tmpRoot: string, log: Logger): void {
+  let removed = 0;
+  for (const name of readdirSync(tmpRoot)) {
+    if (!name.startsWith('regen-')) continue;
+    const full = path.join(tmpRoot, name);
+    const pid = /^regen-(\d+)-/.exec(name)?.[1];
+    const stale = pid !== undefined
+      ? Number(pid) !== process.pid && !processAlive(Number(pid))
+      : Date.now() - statSync(full).mtimeMs > UNOWNED_SCRATCH_MAX_AGE_MS;
+    if (!stale) continue;
+    rmSync(full, { recursive: true, force: true });
+    removed++;
+  }
+  if (removed > 0) log.info({ tmpRoot, removed }, 'removed scratch dirs of interrupted regenerations');
 }
 
 /** A record as `btfd modules` shows it; a failure with its catalog code and next step. */
@@ -154,7 +187,10 @@ export function createEngine(options: EngineOptions): Engine {
   const searchPath = config.searchPath ?? DEFAULT_SEARCH_PATH;
   const tmpRoot = path.join(store.dir, 'tmp');
   mkdirSync(tmpRoot, { recursive: true, mode: 0o700 });
+  sweepScratch(tmpRoot, log);
   const pool = createWorkerPool({ workers: config.workers, logger: log });
+  // Raised by close(): running paholes are killed rather than waited for (a hung one never ends).
+  const stopFlag = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   const contexts = createContextResolver({ store, pahole: config.pahole, searchPath, relocate: config.relocate ?? true });
   // The local tier first, the remote (if any) behind it: every step talks to the tiers together.
   const cache = createTieredCache({ local: store.artifacts, counters: store.counters, remote: options.remote ?? null, log });
@@ -176,6 +212,7 @@ export function createEngine(options: EngineOptions): Engine {
       }),
       regenerate: createRegenerateStep({
         cache, counters: store.counters, pool, inputs, tmpRoot, objcopy: config.objcopy ?? 'objcopy', log,
+        timeoutMs: config.paholeTimeoutMs ?? DEFAULT_PAHOLE_TIMEOUT_MS, stopFlag,
         ...(options.hooks?.beforeRegenerate ? { beforeRegenerate: options.hooks.beforeRegenerate } : {}),
       }),
     },
@@ -204,7 +241,7 @@ export function createEngine(options: EngineOptions): Engine {
     const result = failure(modulePath, err, started);
     const error = result.error!;
     log.warn({ module: modulePath, code: error.code, err }, 'module failed');
-    if (error.code === 'BTFD_ERR_MODULE_NOT_FOUND') forgetModule(modulePath);
+    if (error.code === 'BTFD_ERR_MODULE_NOT_FOUND' || error.code === 'BTFD_ERR_MODULE_DELETED') forgetModule(modulePath);
     else store.modules.failed(modulePath, error, Date.now());
     return result;
   }
@@ -243,7 +280,9 @@ export function createEngine(options: EngineOptions): Engine {
     const plans = await mapLimited(modules, MODULES_IN_FLIGHT, async (modulePath) => {
       if (signal?.aborted) return null;
       const planStarted = performance.now();
-      return plan(ctx, modulePath).catch(dropped).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
+      // Refused before anything reads it: a symlink, a FIFO or a module outside the tree.
+      return checkWriteTarget(modulePath, ctx.dir, 'module').then(() => plan(ctx, modulePath))
+        .catch(dropped).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
     });
     if (signal?.aborted) throw cancelledAfter(0, modules.length);
     const planned = plans.flatMap((p) => (p !== null && 'action' in p ? [p.action] : []));
@@ -294,8 +333,10 @@ export function createEngine(options: EngineOptions): Engine {
       if (result.outcome === 'fresh') countFreshHit(planned);
       return result;
     }
-    const out = request.detachedOut;
+    // The detached output goes where kbuild would put it: inside the module's own build tree.
+    const { path: out } = await checkWriteTarget(request.detachedOut, await findTreeOf(request.module), 'output');
     return executor.withFileLock(request.module, async () => {
+      await sweepTempFilesOf(out);
       const produced = await executor.produce(ctx, await plan(ctx, request.module));
       // Regenerations count as misses and relocations as relocated in their own steps.
       if (produced.outcome === outcomeOf('restore')) store.counters.add('hits');
@@ -357,8 +398,10 @@ export function createEngine(options: EngineOptions): Engine {
     isOwnWrite: (modulePath) => ownWrites.isOwnWrite(modulePath),
     poolStats: () => pool.stats(),
     checkKbuildTree: (dir, pahole) => checkKbuildTree(dir, pahole ?? config.pahole, searchPath),
+    interrupt: () => Atomics.store(stopFlag, 0, 1),
     close() {
       closing ??= (async () => {
+        Atomics.store(stopFlag, 0, 1);
         await Promise.allSettled([...running]);
         await pool.close();
       })();

@@ -14,6 +14,8 @@ import type { ModuleResult } from '../../shared/build-types.js';
 import { BtfdError, codeOf } from '../../shared/errors.js';
 import { outcomeOf, type ModuleOutcome } from '../../shared/module-actions.js';
 import { installSections } from '../elf/elf-install.js';
+import { sweepTempFilesOf } from '../fs/atomic-file.js';
+import { checkWriteTarget } from '../fs/containment.js';
 import { sameStamp, stampOf } from '../fs/file-stamp.js';
 import type { ArtifactCache } from '../store/artifact-cache.js';
 import type { Store } from '../store/store.js';
@@ -62,8 +64,20 @@ export function createExecutor(options: ExecutorOptions): Executor {
   const { store, cache, steps, log } = options;
   const fileLock = createKeyedLock();
 
+  /**
+   * A regeneration planned before another module with the same key was regenerated (the plans of
+   * a build are made before any runs) restores what that one stored: one pahole run per key and
+   * build, not one per batch of concurrent modules. The local tier is asked only: a regeneration
+   * stores there first, and the remote already answered this key's miss when it was planned.
+   */
+  async function cachedSincePlanned(plan: ModulePlan): Promise<ModulePlan> {
+    if (plan.action !== 'regenerate') return plan;
+    const found = await store.artifacts.lookup(plan.key, { tally: false });
+    return found ? { ...plan, cached: found, action: 'restore', reason: `cached since it was planned (${plan.because})` } : plan;
+  }
+
   async function produce(ctx: TreeContext, planned: ModulePlan): Promise<Produced> {
-    let plan = planned;
+    let plan = await cachedSincePlanned(planned);
     for (let attempt = 1; ; attempt++) {
       try {
         // A fresh module still needs its artifact when the output goes elsewhere (detached).
@@ -79,15 +93,23 @@ export function createExecutor(options: ExecutorOptions): Executor {
         if (code === 'BTFD_ERR_BUILD_CANCELLED' && !ctx.signal?.aborted && attempt < MAX_REPLANS) continue;
         if (code !== 'BTFD_ERR_MODULE_CHANGED' || attempt >= MAX_REPLANS) throw err;
         log.info({ module: plan.path, attempt }, 'module changed under its regeneration; re-planning');
-        plan = await options.replan(ctx, plan.path);
+        plan = await cachedSincePlanned(await options.replan(ctx, plan.path));
       }
     }
   }
 
-  async function install(plan: ModulePlan, stored: StoredArtifact, scope: InstallScope): Promise<void> {
+  async function install(ctx: TreeContext, plan: ModulePlan, stored: StoredArtifact, scope: InstallScope): Promise<void> {
     const sections = scope === 'artifact' ? stored.artifact.sections : new Map([...stored.artifact.sections].filter(([name]) => PAHOLE_SECTIONS.has(name)));
-    await installSections(plan.path, sections);
-    const after = stampOf(await stat(plan.path, { bigint: true }));
+    // Checked again just before the write: the file may have become a symlink since planning.
+    const target = await checkWriteTarget(plan.path, ctx.dir, 'module');
+    // Under the module's lock no write of it is in flight: any temp file of it is a leftover (a
+    // fresh module is not written, and keeps the no-op build free of this readdir).
+    const swept = await sweepTempFilesOf(target.path);
+    if (swept > 0) log.info({ module: plan.path, swept }, 'removed temp files of an interrupted write');
+    await installSections(target.path, sections);
+    const after = stampOf(await stat(target.path, { bigint: true }).catch((err: unknown) => {
+      throw new BtfdError('BTFD_ERR_MODULE_DELETED', `${plan.path} was deleted just after btfd wrote it`, { cause: err });
+    }));
     options.ownWrites.note(plan.path, after);
     // A partial install leaves outputs btfd did not write: the next plan hashes them.
     if (scope === 'artifact') store.statCache.record(plan.path, after, { contentDigest: plan.inputs.module, outputsDigest: stored.outputsDigest });
@@ -100,6 +122,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       const started = performance.now();
       return fileLock.withLock(planned.path, async () => {
         let plan = planned;
+        await checkWriteTarget(plan.path, ctx.dir, 'module');
         const current = stampOf(await stat(plan.path, { bigint: true }));
         if (!sameStamp(current, plan.stamp)) plan = await options.replan(ctx, plan.path);
         let outcome: ModuleOutcome = 'fresh';
@@ -109,7 +132,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
         } else {
           const produced = await produce(ctx, plan);
           ({ plan, outcome, reason } = produced);
-          await install(plan, produced.stored, scope);
+          await install(ctx, plan, produced.stored, scope);
           if (outcome === 'restored') {
             await cache.touch(plan.key);
             store.counters.add('hits');

@@ -15,9 +15,37 @@ import type { PaholeTool } from './pahole-tool.js';
 const execFileAsync = promisify(execFile);
 
 /** Long options whose value may come as the next word. */
-export const OPTIONS_WITH_VALUE: ReadonlySet<string> = new Set(['--lang_exclude', '--lang', '--btf_features', '--btf_features_strict']);
+export const OPTIONS_WITH_VALUE: ReadonlySet<string> = new Set(['--lang_exclude', '--lang', '--btf_features', '--btf_features_strict', '--kabi_prefix']);
 /** Options btfd sets itself; accepting them in flags would key the wrong thing. */
-const OPTIONS_OWNED_BY_BTFD = ['-J', '--btf_encode', '--btf_base', '--btf_encode_detached'];
+const OPTIONS_OWNED_BY_BTFD: ReadonlySet<string> = new Set(['--btf_encode', '--btf_base', '--btf_encode_detached']);
+/**
+ * The encoding options btfd passes on: the allow-list. Every other option pahole knows prints
+ * or filters rather than encodes (`--class_name` would even swallow btfd's `--btf_base` as its
+ * value and make pahole emit standalone BTF), so it is refused.
+ */
+const ENCODING_OPTIONS: ReadonlySet<string> = new Set([
+  '--jobs', '--btf_encode_force', '--btf_gen_floats', '--btf_gen_optimized', '--btf_gen_all', '--btf_attributes',
+  '--skip_encoding_btf_vars', '--skip_encoding_btf_decl_tag', '--skip_encoding_btf_enum64', '--skip_encoding_btf_type_tag',
+  '--skip_encoding_btf_inconsistent_proto', '--reproducible_build', '--skip_emitting_atomic_typedefs', ...OPTIONS_WITH_VALUE,
+]);
+/**
+ * Every long option pahole 1.30 knows (`pahole --help`), and the older ones kbuild has passed.
+ * pahole parses with getopt_long, which takes any unique prefix of one of these (`--btf_bas=`),
+ * so a word is matched the way getopt_long matches it before it is judged.
+ */
+const PAHOLE_LONG_OPTIONS: readonly string[] = [
+  ...ENCODING_OPTIONS, ...OPTIONS_OWNED_BY_BTFD,
+  '--anon_include', '--nested_anon_include', '--bit_holes', '--classes_as_structs', '--compile', '--contains_enumerator', '--count',
+  '--cacheline_size', '--class_name', '--recursive', '--decl_exclude', '--expand_types', '--first_obj_only', '--fixup_silly_bitfields',
+  '--flat_arrays', '--find_pointers_to', '--format_path', '--hashbits', '--header_type', '--hex', '--holes', '--contains',
+  '--show_decl_info', '--show_first_biggest_size_base_type_member', '--nr_methods', '--show_only_data_members', '--numeric_version',
+  '--nr_members', '--class_name_len', '--packed', '--padding_ge', '--prettify', '--ptr_table_stats', '--expand_pointers', '--packable',
+  '--quiet', '--range', '--running_kernel_vmlinux', '--rel_offset', '--reorganize', '--seek_bytes', '--show_private_classes',
+  '--size_bytes', '--skip', '--skip_missing', '--sort', '--structs', '--supported_btf_features', '--suppress_aligned_attribute',
+  '--suppress_force_paddings', '--suppress_packed', '--sizes', '--show_reorg_steps', '--separator', '--nr_definitions', '--unions',
+  '--defined_in', '--verbose', '--with_embedded_flexible_array', '--with_flexible_array', '--word_size', '--exclude', '--cu_exclude',
+  '--prefix_filter', '--hole_size_ge', '--ctf_encode', '--help', '--usage', '--version', '--encode_btf_global_vars',
+];
 /** Options whose values are sets: order and repetition carry no meaning. */
 const LIST_OPTIONS = new Set(['--btf_features', '--btf_features_strict', '--lang_exclude']);
 
@@ -33,8 +61,37 @@ export interface ResolvedFlags {
   readonly source: FlagsSource;
 }
 
-function isOwnedByBtfd(token: string): boolean {
-  return OPTIONS_OWNED_BY_BTFD.some((option) => token === option || token.startsWith(`${option}=`));
+/**
+ * The long option a word names as getopt_long reads it: an exact name, else the one option it is
+ * a prefix of; null for a name pahole does not know (pahole itself then refuses it).
+ * @throws BtfdError BTFD_ERR_TOOL_FLAGS_INVALID for a prefix of several options
+ */
+function longOptionOf(name: string): string | null {
+  if (PAHOLE_LONG_OPTIONS.includes(name)) return name;
+  const matches = [...new Set(PAHOLE_LONG_OPTIONS.filter((option) => option.startsWith(name)))];
+  if (matches.length > 1) throw new BtfdError('BTFD_ERR_TOOL_FLAGS_INVALID', `pahole flag "${name}" is ambiguous (it could be ${matches.join(', ')}): spell it out`);
+  return matches[0] ?? null;
+}
+
+/**
+ * One word of the flags in its canonical spelling (an abbreviation spelled out), or a refusal:
+ * btfd's own options, short options other than -j (pahole's other short options print or
+ * filter, and many take the next word as their value), and known options that do not encode.
+ */
+function canonicalWord(word: string): string {
+  if (!word.startsWith('-') || word === '-' || word === '--') throw new BtfdError('BTFD_ERR_TOOL_FLAGS_INVALID', `"${word}" in pahole flags is not an option`);
+  if (!word.startsWith('--')) {
+    if (/^-j\d*$/.test(word)) return word;
+    if (word.startsWith('-J')) throw new BtfdError('BTFD_ERR_TOOL_FLAGS_INVALID', `pahole flag "${word}" is set by btfd itself`);
+    throw new BtfdError('BTFD_ERR_TOOL_FLAGS_INVALID', `pahole flag "${word}" is not an encoding flag (of pahole's short options btfd passes only -j)`);
+  }
+  const eq = word.indexOf('=');
+  const name = eq < 0 ? word : word.slice(0, eq);
+  const option = longOptionOf(name);
+  if (option === null) return word;
+  if (OPTIONS_OWNED_BY_BTFD.has(option)) throw new BtfdError('BTFD_ERR_TOOL_FLAGS_INVALID', `pahole flag "${word}" is set by btfd itself${option === name ? '' : ` (it abbreviates ${option})`}`);
+  if (!ENCODING_OPTIONS.has(option)) throw new BtfdError('BTFD_ERR_TOOL_FLAGS_INVALID', `pahole flag "${word}" is not an encoding flag${option === name ? '' : ` (it abbreviates ${option})`}`);
+  return eq < 0 ? option : `${option}${word.slice(eq)}`;
 }
 
 /**
@@ -46,13 +103,7 @@ export function normalizePaholeFlags(text: string): string {
   const lists = new Map<string, Set<string>>();
   const tokens = new Set<string>();
   for (let i = 0; i < words.length; i++) {
-    let word = words[i]!;
-    if (isOwnedByBtfd(word)) {
-      throw new BtfdError('BTFD_ERR_TOOL_FLAGS_INVALID', `pahole flag "${word}" is set by btfd itself`);
-    }
-    if (!word.startsWith('-')) {
-      throw new BtfdError('BTFD_ERR_TOOL_FLAGS_INVALID', `"${word}" in pahole flags is not an option`);
-    }
+    let word = canonicalWord(words[i]!);
     if (OPTIONS_WITH_VALUE.has(word)) {
       const value = words[i + 1];
       if (value === undefined || value.startsWith('-')) {

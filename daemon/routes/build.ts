@@ -81,6 +81,12 @@ function withTreeSettings(body: BuildRequest, deps: AppDeps): BuildRequest {
 
 export function registerBuildRoute(app: FastifyInstance, deps: AppDeps): void {
   const log = deps.logger.child({ component: 'build-route' });
+  // Closing the server waits for in-flight requests, so a build blocked on a hung pahole would
+  // hold the daemon's stop forever: stop the engine's paholes first.
+  app.addHook('preClose', (done) => {
+    deps.engine.interrupt();
+    done();
+  });
   app.post<{ Body: BuildBody }>(
     BUILD_ROUTE.url,
     { schema: { body: BuildBody, response: { 200: BuildResponse } } },

@@ -3,16 +3,17 @@
  * wrong: a vmlinux with `.BTF` (the base), CONFIG_DEBUG_INFO_BTF_MODULES=y (else kbuild never calls
  * pahole for modules), and a pahole new enough for split BTF (1.16+).
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TreeCheck, TreeCheckLine } from '../../shared/protocol/kbuild.js';
 import { BtfdError, toBtfdError } from '../../shared/errors.js';
 import { digestBase } from '../engine/base-btf.js';
 import { resolvePaholeTool } from '../engine/pahole-tool.js';
+import { readRegularText } from '../fs/open-regular.js';
 import { resolveTreeDir } from './module-tree.js';
 
 async function checkConfig(dir: string): Promise<TreeCheckLine> {
-  const text = await readFile(path.join(dir, '.config'), 'utf8').catch(() => null);
+  // Read without blocking: a FIFO named .config must not hang the daemon.
+  const text = await readRegularText(path.join(dir, '.config'));
   if (text === null) return { ok: false, line: `no ${dir}/.config: is this a configured kernel build dir?` };
   return /^CONFIG_DEBUG_INFO_BTF_MODULES=y$/m.test(text)
     ? { ok: true, line: 'CONFIG_DEBUG_INFO_BTF_MODULES=y' }
@@ -49,7 +50,7 @@ async function checkPahole(pahole: string, searchPath: string): Promise<TreeChec
  */
 export async function checkKbuildTree(dir: string, pahole: string, searchPath: string): Promise<TreeCheck> {
   await resolveTreeDir(dir);
-  if (!(await readFile(path.join(dir, 'Makefile'), 'utf8').then(() => true, () => false))) {
+  if ((await readRegularText(path.join(dir, 'Makefile'))) === null) {
     throw new BtfdError('BTFD_ERR_TREE_NOT_KBUILD', `${dir} has no Makefile, so it is not a kernel build dir`);
   }
   const [config, base, tool] = await Promise.all([checkConfig(dir), checkBase(dir), checkPahole(pahole, searchPath)]);

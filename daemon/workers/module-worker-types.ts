@@ -50,6 +50,10 @@ export interface RegenerateTask {
   readonly tmpRoot: string;
   /** objcopy for pahole's LLVM_OBJCOPY, as kbuild passes it. */
   readonly objcopy: string;
+  /** pahole's wall time before its process group is killed (BTFD_ERR_TOOL_PAHOLE_TIMEOUT). */
+  readonly timeoutMs: number;
+  /** Shared with the engine: non-zero once it closes, and a running pahole is killed then. */
+  readonly stopFlag: Int32Array;
 }
 
 export interface RegenerateResult {

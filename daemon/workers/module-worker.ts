@@ -13,7 +13,8 @@
 import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { BtfdError, toBtfdError } from '../../shared/errors.js';
+import { BtfdError, codeOf, toBtfdError } from '../../shared/errors.js';
+import { parseBtf } from '../btf/btf-reader.js';
 import { digestModule, type ModuleDigest } from '../elf/elf-digest.js';
 import { readElfLayout, readSections } from '../elf/elf-file.js';
 import { installSections } from '../elf/elf-install.js';
@@ -22,6 +23,7 @@ import { relocateSplitBtf, relocationTarget, type RelocationTarget } from '../bt
 import { decodeArtifact, sha256 } from '../engine/artifact.js';
 import { formatCommand } from '../engine/pahole-argv.js';
 import { readModuleNames } from '../elf/elf-names.js';
+import { checkKernelModule } from '../elf/kernel-module.js';
 import { createBaseViews, moduleDigestOptions, resolveForArtifact, type ResolutionCandidate } from '../engine/module-btf-ids.js';
 import { sameStamp, stampOf } from '../fs/file-stamp.js';
 import type {
@@ -32,6 +34,8 @@ import type {
 const REPRODUCE_OUTPUT = '/tmp/btfd-reproduce.btf';
 /** pahole's stderr kept for error messages; enough for its diagnostics, bounded for huge dumps. */
 const MAX_STDERR_BYTES = 16 * 1024;
+/** How often a running pahole checks whether the engine is closing. */
+const STOP_POLL_MS = 100;
 
 /** Parsed base snapshots, per worker thread: every module of a tree names the same one. */
 const baseViews = createBaseViews();
@@ -81,23 +85,55 @@ interface PaholeExit {
   code: number | null;
   signal: NodeJS.Signals | null;
   stderr: string;
+  /** Why btfd killed it, when it did: it ran out of time, or the engine is closing. */
+  killed: 'timeout' | 'stopping' | null;
 }
 
-function runPahole(paholePath: string, args: readonly string[], objcopy: string): Promise<PaholeExit> {
+/**
+ * Run pahole in a process group of its own, so that killing it also kills what it runs (objcopy,
+ * a wrapper's children): after `timeoutMs`, or once the engine raises `stopFlag`, which a worker
+ * thread cannot otherwise hear while it waits for pahole.
+ */
+function runPahole(paholePath: string, args: readonly string[], objcopy: string, timeoutMs: number, stopFlag: Int32Array): Promise<PaholeExit> {
   return new Promise((resolve, reject) => {
     // pahole adds .BTF through $LLVM_OBJCOPY; kbuild points it at GNU objcopy, and so do we.
     const child = spawn(paholePath, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
       // BTFD_SHIM_DISABLE: should "pahole" resolve to btfd-pahole, it must not call back into us.
       env: { ...process.env, LLVM_OBJCOPY: objcopy, BTFD_SHIM_DISABLE: '1' },
     });
+    let killed: PaholeExit['killed'] = null;
+    const killGroup = (why: NonNullable<PaholeExit['killed']>): void => {
+      if (killed !== null || child.pid === undefined) return;
+      killed = why;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    const timer = setTimeout(() => killGroup('timeout'), timeoutMs);
+    const watch = setInterval(() => {
+      if (Atomics.load(stopFlag, 0) !== 0) killGroup('stopping');
+    }, STOP_POLL_MS);
     let stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
       if (stderr.length < MAX_STDERR_BYTES) stderr += chunk.slice(0, MAX_STDERR_BYTES - stderr.length);
     });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stderr: stderr.trim() }));
+    const done = (): void => {
+      clearTimeout(timer);
+      clearInterval(watch);
+    };
+    child.on('error', (err) => {
+      done();
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      done();
+      resolve({ code, signal, stderr: stderr.trim(), killed });
+    });
   });
 }
 
@@ -125,8 +161,9 @@ async function encodeBtf(task: RegenerateTask, input: string, workDir: string): 
   const detached = path.join(workDir, 'module.btf');
   if (target !== input) await copyFile(input, target);
   const args = ['-J', ...task.flags, '--btf_base', task.baseSnapshot, ...(inPlace ? [] : [`--btf_encode_detached=${detached}`]), target];
+  if (Atomics.load(task.stopFlag, 0) !== 0) throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', `pahole was not started on ${task.modulePath}: the daemon is stopping`);
   const started = performance.now();
-  const exit = await runPahole(task.paholePath, args, task.objcopy).catch((err: unknown) => {
+  const exit = await runPahole(task.paholePath, args, task.objcopy, task.timeoutMs, task.stopFlag).catch((err: unknown) => {
     throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_MISSING', `could not run ${task.paholePath}`, { cause: err });
   });
   const ms = performance.now() - started;
@@ -134,6 +171,13 @@ async function encodeBtf(task: RegenerateTask, input: string, workDir: string): 
   // module becomes the module itself and the detached output a file in /tmp.
   const command = formatCommand([task.paholePath, ...args].map((arg) =>
     arg === target ? task.modulePath : arg.startsWith(`--btf_encode_detached=`) ? `--btf_encode_detached=${REPRODUCE_OUTPUT}` : arg));
+  // pahole dies (SIGBUS) or fails when the module is rewritten under it: that is a change to
+  // re-plan for, not a pahole crash to report.
+  if (exit.signal !== null || exit.code !== 0) await checkStillPlanned(task, 'while pahole read it');
+  if (exit.killed === 'timeout') {
+    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_TIMEOUT', `pahole ran longer than ${task.timeoutMs} ms on ${task.modulePath} and was killed${exit.stderr ? `: ${exit.stderr}` : ''}; reproduce with: ${command}`);
+  }
+  if (exit.killed === 'stopping') throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', `pahole on ${task.modulePath} was stopped: the daemon is stopping`);
   if (exit.signal !== null) {
     throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_CRASHED', `pahole was killed by ${exit.signal} on ${task.modulePath}: ${exit.stderr}; reproduce with: ${command}`);
   }
@@ -146,13 +190,31 @@ async function encodeBtf(task: RegenerateTask, input: string, workDir: string): 
   return { sections, exit, ms };
 }
 
+/**
+ * pahole's exit status is not proof of BTF: a broken pahole (or a wrapper) can exit 0 with
+ * anything. Its output must parse as split BTF on the base it was given before it is cached.
+ */
+async function checkPaholeOutput(sections: ReadonlyMap<string, Buffer>, task: RegenerateTask): Promise<void> {
+  const btf = sections.get('.BTF')!;
+  try {
+    // With a distilled base, `.BTF` is split on the `.BTF.base` pahole wrote beside it.
+    const distilled = sections.get('.BTF.base');
+    const base = distilled ? parseBtf(distilled, null, `pahole's .BTF.base for ${task.modulePath}`) : (await baseViews.load(task.baseSnapshot)).btf;
+    parseBtf(btf, base, `pahole's .BTF for ${task.modulePath}`);
+  } catch (err) {
+    if (codeOf(err) !== 'BTFD_ERR_BTF_MALFORMED') throw err;
+    const head = btf.subarray(0, 8).toString('hex');
+    throw new BtfdError('BTFD_ERR_TOOL_PAHOLE_OUTPUT_INVALID', `pahole exited 0 but its output is not valid BTF (${(err as Error).message}; ${btf.length} bytes starting ${head})`, { cause: err });
+  }
+}
+
 /** What a task says of the module it was planned for. */
 type PlannedModule = Pick<RegenerateTask, 'modulePath' | 'stamp' | 'moduleDigest'>;
 
 /** Throw MODULE_CHANGED unless the module is still the file that was planned. */
 async function checkStillPlanned(task: PlannedModule, when: string): Promise<void> {
   const now = await stat(task.modulePath, { bigint: true }).catch((err: unknown) => {
-    throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} disappeared ${when}`, { cause: err });
+    throw new BtfdError('BTFD_ERR_MODULE_DELETED', `${task.modulePath} was deleted ${when}`, { cause: err });
   });
   if (!sameStamp(stampOf(now), task.stamp)) throw new BtfdError('BTFD_ERR_MODULE_CHANGED', `${task.modulePath} changed ${when}`);
 }
@@ -166,13 +228,15 @@ async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult>
   // The task may have waited in the queue: a module rewritten meanwhile is re-planned, not encoded.
   await checkStillPlanned(task, 'since it was planned');
   const layout = await readElfLayout(task.modulePath);
+  checkKernelModule(layout);
   if (!layout.sections.some((section) => section.name === '.debug_info')) {
     throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `${task.modulePath} has no .debug_info section`);
   }
   // .BTF_ids is resolved below from its pristine form, which the digest reads.
   const before = layout.sections.some((s) => s.name === '.BTF_ids') ? await moduleDigest(task.modulePath, task.btfIds) : undefined;
   if (before) checkDigest(task, before, 'since it was planned');
-  const workDir = await mkdtemp(path.join(task.tmpRoot, 'regen-'));
+  // Named after this process: a sweep at start spares the dirs of a live one sharing the cache.
+  const workDir = await mkdtemp(path.join(task.tmpRoot, `regen-${process.pid}-`));
   try {
     // pahole reads .BTF_ids too (1.30: kfunc flags become decl tags), as kbuild gives it: pristine.
     // A module whose section was already resolved is encoded from a private copy that is not.
@@ -186,6 +250,7 @@ async function regenerateModule(task: RegenerateTask): Promise<RegenerateResult>
     if (!sections.has('.BTF') || sections.get('.BTF')!.length === 0) {
       throw new BtfdError('BTFD_ERR_MODULE_NO_DWARF', `pahole wrote no .BTF for ${task.modulePath}${exit.stderr ? `: ${exit.stderr}` : ''}`);
     }
+    await checkPaholeOutput(sections, task);
     let warnings: readonly string[] = [];
     if (before?.btfIds && before.btfIdsPristine) {
       const resolved = await resolveForArtifact(before.btfIds, before.btfIdsPristine, sections, () => baseViews.load(task.baseSnapshot));

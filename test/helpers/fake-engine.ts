@@ -9,6 +9,8 @@ export function asEngine(methods: Partial<Engine>): Engine {
     get(target, prop) {
       const value = (target as Record<string | symbol, unknown>)[prop];
       if (value !== undefined || typeof prop === 'symbol' || prop === 'then') return value;
+      // Every server close interrupts the engine: a no-op unless a test fakes it.
+      if (prop === 'interrupt') return () => undefined;
       return () => {
         throw new Error(`fake engine: ${prop} is not faked`);
       };

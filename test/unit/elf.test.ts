@@ -416,7 +416,7 @@ test('hostile and broken files give the right error from every entry point and a
   // Missing files and directories.
   await assert.rejects(readElfLayout(path.join(dir, 'nope.ko')), { code: 'BTFD_ERR_MODULE_NOT_FOUND' });
   await assert.rejects(installSections(path.join(dir, 'nope.ko'), new Map([['.BTF', Buffer.from('x')]])), { code: 'BTFD_ERR_MODULE_NOT_FOUND' });
-  await assert.rejects(digestModule(dir, OUTPUTS), { code: 'BTFD_ERR_ELF_NOT_ELF' });
+  await assert.rejects(digestModule(dir, OUTPUTS), { code: 'BTFD_ERR_FILE_NOT_REGULAR' });
 });
 
 test('installSections refuses what it must not rewrite and leaves the file alone', async (t) => {
