@@ -123,8 +123,9 @@ async function acquireLocks(config: Config, pid: number, options: AcquireOptions
 export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemon> {
   const { config, pid } = options;
   preparePrivateDirs(config);
-  const logger = options.logger ?? createLogger({ logPath: config.logPath, level: config.logLevel, pid, stdout: options.logToStdout === true });
-  if (options.logger === undefined) fs.chmodSync(config.logPath, LOG_FILE_MODE);
+  const ownLog = options.logger === undefined ? createLogger({ logPath: config.logPath, level: config.logLevel, pid, stdout: options.logToStdout === true }) : null;
+  const logger = options.logger ?? ownLog!.logger;
+  if (ownLog !== null) fs.chmodSync(config.logPath, LOG_FILE_MODE);
   const log = logger.child({ component: 'daemon' });
 
   const socketPath = options.oneshotSocket ?? config.socketPath;
@@ -143,7 +144,10 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   let store: Store;
   let engine: Engine;
   try {
-    store = openStore({ dir: config.cacheDir });
+    store = openStore({
+      dir: config.cacheDir,
+      onRecovered: (recovery) => log.error({ code: recovery.code, movedTo: recovery.movedTo, reason: recovery.reason }, 'cache database corrupt: moved aside, started a fresh one'),
+    });
   } catch (err) {
     log.error({ err }, 'cache store failed to open');
     await lock.release();
@@ -197,6 +201,8 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     { name: 'remote cache', run: () => remote?.close() },
     { name: 'store', run: () => store.close() },
     { name: 'lock', run: () => lock.release() },
+    // Last: every step above may log.
+    { name: 'log', run: () => ownLog?.close() },
   ];
   const drainUploads = async (): Promise<void> => {
     if (remote === null) return;
@@ -227,6 +233,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
       void shutdown({ kind: 'request' });
     },
     activity: idle,
+    health: () => ({ log: ownLog?.health() ?? null, storeRecovery: store.recovery }),
   };
   app = buildApp({ config, engine, cache: createCacheAdmin(store, config.maxCacheBytes, remote), watch, events, logger, runtime });
 
