@@ -38,6 +38,8 @@ function exitCodeFor(reason: ShutdownReason): number {
   switch (reason.kind) {
     case 'request':
     case 'idle':
+    // Its home is gone: stopping is the right, clean answer.
+    case 'orphaned':
       return DAEMON_EXIT_CODES.OK;
     case 'signal':
       return signalExitCode(reason.signal);

@@ -32,6 +32,7 @@ import { acquireDaemonLock, type AcquireOptions } from './daemon-lock.js';
 import { createEventBus } from '../events/event-bus.js';
 import { createIdleTimer, type IdleTimer } from './idle-timer.js';
 import { createLogger } from './logger.js';
+import { startHomeGuard, type HomeGuard } from './home-guard.js';
 import { createShutdown, type ShutdownReason, type ShutdownStep } from './shutdown.js';
 
 const SOCKET_MODE = 0o600;
@@ -63,6 +64,8 @@ export interface RunDaemonOptions {
   readonly logger?: Logger;
   /** The default logger also writes to stdout (the daemon runs in the foreground). */
   readonly logToStdout?: boolean;
+  /** How often the socket and home are checked for removal (home-guard.ts). */
+  readonly homeCheckMs?: number;
   /** How long to wait for a lock holder that is starting or stopping. */
   readonly lockWaitMs?: number;
   /**
@@ -138,6 +141,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   } catch (err) {
     const error = toBtfdError(err);
     log.warn({ code: error.code, detail: error.message, socketPath: config.socketPath }, 'daemon lock not acquired');
+    ownLog?.close();
     throw err;
   }
 
@@ -151,6 +155,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   } catch (err) {
     log.error({ err }, 'cache store failed to open');
     await lock.release();
+    ownLog?.close();
     throw err;
   }
   // Remote failures are values from here on; opening it makes no request.
@@ -162,6 +167,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     await remote?.close();
     store.close();
     await lock.release();
+    ownLog?.close();
     throw err;
   }
 
@@ -191,8 +197,10 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   const startedAtMs = Date.now();
   // Late-bound: the steps reference the app, built below with a runtime that calls shutdown.
   let app: FastifyInstance | undefined;
+  let homeGuard: HomeGuard | null = null;
   const steps = (): ShutdownStep[] => [
     { name: 'idle timer', run: () => idle.stop() },
+    { name: 'home guard', run: () => homeGuard?.stop() },
     { name: 'event streams', run: () => events.close() },
     { name: 'http server', run: async () => { await app?.close(); } },
     { name: 'watchers', run: () => watch.close() },
@@ -201,8 +209,6 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     { name: 'remote cache', run: () => remote?.close() },
     { name: 'store', run: () => store.close() },
     { name: 'lock', run: () => lock.release() },
-    // Last: every step above may log.
-    { name: 'log', run: () => ownLog?.close() },
   ];
   const drainUploads = async (): Promise<void> => {
     if (remote === null) return;
@@ -215,6 +221,8 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     else log.warn({ dropped: after.dropped, running: after.running, drainMs: UPLOAD_DRAIN_MS }, 'remote uploads not finished in time; the rest were dropped');
   };
   const shutdown = createShutdown(steps, log);
+  // The log closes after the teardown's last line ("shutdown complete"), before main.ts exits.
+  void shutdown.completed.then(() => ownLog?.close());
   const idle = createIdleTimer({
     timeoutMs: options.oneshotSocket !== undefined ? 0 : config.idleTimeoutMs,
     onIdle: () => {
@@ -243,8 +251,18 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   } catch (err) {
     log.error({ err, socketPath }, 'listen failed');
     await shutdown({ kind: 'fatal', error: err });
+    ownLog?.close();
     throw err;
   }
+  homeGuard = startHomeGuard({
+    socketPath,
+    dirs: [config.runtimeDir, config.stateDir],
+    ...(options.homeCheckMs === undefined ? {} : { intervalMs: options.homeCheckMs }),
+    onOrphaned: (what) => {
+      log.warn({ what }, 'socket or home removed: this daemon can no longer be reached, stopping');
+      void shutdown({ kind: 'orphaned', what });
+    },
+  });
   log.info({
     socketPath, workers: config.workers, cacheDir: config.cacheDir, oneshot: options.oneshotSocket !== undefined, remoteCache: remote?.location ?? null,
   }, 'daemon listening');
