@@ -29,7 +29,9 @@ export type WatchEvent =
   | { readonly type: 'build-started'; readonly dir: string; readonly trigger: string; readonly modules: number | 'all' }
   | { readonly type: 'build-progress'; readonly dir: string; readonly event: BuildEvent }
   | { readonly type: 'build-finished'; readonly dir: string; readonly report: BuildSummary }
-  | { readonly type: 'build-failed'; readonly dir: string; readonly code: ErrorCode; readonly message: string };
+  | { readonly type: 'build-failed'; readonly dir: string; readonly code: ErrorCode; readonly message: string }
+  /** The base changed into something that is not a base (BTFD_ERR_WATCH_BASE_BROKEN); nothing was built. */
+  | { readonly type: 'tree-error'; readonly dir: string; readonly code: ErrorCode; readonly message: string };
 
 export interface WatchManagerOptions {
   readonly engine: Engine;
@@ -198,6 +200,27 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     log.warn({ dir }, 'watched tree removed');
   }
 
+  /**
+   * The base's `.BTF` digest; when the base is not readable as one (a truncated or half-linked
+   * vmlinux), the tree's error says so — with the reader's own code in the message — and null.
+   * Staying silent here once hid a broken base: no event, `lastError` null.
+   */
+  async function baseDigestOrReport(tree: WatchedTree): Promise<string | null> {
+    const dir = tree.registration.dir;
+    try {
+      const digest = await engine.baseDigest(tree.base);
+      if (tree.lastError?.code === 'BTFD_ERR_WATCH_BASE_BROKEN') tree.lastError = null;
+      return digest;
+    } catch (err) {
+      const cause = toBtfdError(err);
+      const error = new BtfdError('BTFD_ERR_WATCH_BASE_BROKEN', `base ${tree.base}: ${cause.code}: ${cause.message}`, { cause: err });
+      tree.lastError = { code: error.code, message: error.message };
+      publish({ type: 'tree-error', dir, code: error.code, message: error.message });
+      log.warn({ dir, base: tree.base, code: error.code, cause: cause.code, detail: cause.message }, 'watched tree\'s base is broken');
+      return null;
+    }
+  }
+
   async function onChange(tree: WatchedTree, change: TreeChange): Promise<void> {
     if (change.removed.length > 0 || change.baseChanged) {
       const present = await stat(tree.registration.dir).then((s) => s.isDirectory(), () => false);
@@ -210,7 +233,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     let all = false;
     let trigger = 'modules changed';
     if (change.baseChanged) {
-      const digest = await engine.baseDigest(tree.base).catch(() => null);
+      const digest = await baseDigestOrReport(tree);
       if (digest !== null && digest !== tree.baseDigest) {
         tree.baseDigest = digest;
         publish({ type: 'base-changed', dir: tree.registration.dir, digest });

@@ -67,3 +67,45 @@ export async function startDaemonHome(t: TestContext, home: string, options: { r
   });
   return { home, config, env, client, pid, logLines: () => readLogLines(path.join(config.stateDir, 'btfd.log')) };
 }
+
+/** One server-sent event from /v1/events. */
+export interface SseEvent {
+  readonly type: string;
+  readonly data: Record<string, unknown>;
+}
+
+/** Subscribe to /v1/events; events accumulate in `events` until close(). */
+export async function subscribeEvents(socketPath: string): Promise<{ readonly events: SseEvent[]; close(): void }> {
+  const http = await import('node:http');
+  const events: SseEvent[] = [];
+  let buffer = '';
+  const request = await new Promise<import('node:http').ClientRequest>((resolve, reject) => {
+    const req = http.get({ socketPath, path: '/v1/events' }, (response) => {
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        buffer += chunk;
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const type = /^event: (.+)$/m.exec(block)?.[1];
+          const data = /^data: (.+)$/m.exec(block)?.[1];
+          if (type && data) events.push({ type, data: JSON.parse(data) as Record<string, unknown> });
+        }
+      });
+      resolve(req);
+    });
+    req.on('error', reject);
+  });
+  return { events, close: () => request.destroy() };
+}
+
+/** Poll `check` every 50 ms until it returns a value other than undefined, or fail after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
