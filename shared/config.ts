@@ -24,6 +24,11 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Defaults, with units in their names. */
 export const DEFAULT_MAX_CACHE_BYTES = 2 * 1024 ** 3;
 export const DEFAULT_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
+/**
+ * Dirs one watched tree may have: chokidar takes one inotify watch and some memory per dir, and a
+ * kernel build tree has ~5,000 (allmodconfig: ~12,000); 200,000 took 2.3 GB and every watch.
+ */
+export const DEFAULT_WATCH_MAX_DIRS = 20_000;
 export const DEFAULT_PAHOLE = 'pahole';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 /** A remote request (connect included) that takes longer has failed: the most a remote can stall a build per request. */
@@ -70,6 +75,8 @@ export interface Config extends Omit<Layout, 'defaultConfigFile'> {
   readonly logLevel: LogLevel;
   /** Relocate cached module BTF onto a new base instead of running pahole, where exact. */
   readonly relocate: boolean;
+  /** Dirs a watched tree may have before `watch` refuses it (BTFD_ERR_WATCH_TOO_LARGE). */
+  readonly watchMaxDirs: number;
   /** The remote cache tier, or null for a local cache only. */
   readonly remote: RemoteCacheConfig | null;
   /** The settings a file, the environment or a flag set (the rest are defaults). */
@@ -87,6 +94,7 @@ export interface ConfigFlags {
   readonly logLevel?: string;
   /** `1`/`0` (or a boolean). */
   readonly relocate?: boolean | string;
+  readonly watchMaxDirs?: number | string;
   /** A remote cache URL, or `off`. */
   readonly remoteCache?: string;
   readonly remoteReadOnly?: boolean | string;
@@ -110,7 +118,7 @@ export interface ConfigSources {
 
 /** The keys a config file may set. */
 const FILE_KEYS = [
-  'pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'logLevel', 'relocate',
+  'pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'logLevel', 'relocate', 'watchMaxDirs',
   'remoteCache', 'remoteCacheToken', 'remoteReadOnly', 'remoteSalt', 'remoteTimeoutMs', 'remoteTtl',
 ] as const;
 type FileKey = (typeof FILE_KEYS)[number];
@@ -130,6 +138,7 @@ const ENV_NAMES: Record<FileKey, string> = {
   idleTimeoutMs: 'BTFD_IDLE_TIMEOUT_MS',
   logLevel: 'BTFD_LOG_LEVEL',
   relocate: 'BTFD_RELOCATE',
+  watchMaxDirs: 'BTFD_WATCH_MAX_DIRS',
   remoteCache: 'BTFD_REMOTE_CACHE',
   remoteCacheToken: 'BTFD_REMOTE_CACHE_TOKEN',
   remoteReadOnly: 'BTFD_REMOTE_READONLY',
@@ -146,6 +155,7 @@ const FLAG_NAMES: Record<Exclude<FileKey, 'remoteCacheToken'>, string> = {
   idleTimeoutMs: '--idle-timeout-ms',
   logLevel: '--log-level',
   relocate: '--relocate',
+  watchMaxDirs: '--watch-max-dirs',
   remoteCache: '--remote-cache',
   remoteReadOnly: '--remote-readonly',
   remoteSalt: '--remote-salt',
@@ -357,6 +367,7 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
   const idle = pick(layers, 'idleTimeoutMs');
   const logLevel = pick(layers, 'logLevel');
   const relocate = pick(layers, 'relocate');
+  const watchMaxDirs = pick(layers, 'watchMaxDirs');
 
   const config: Config = {
     home,
@@ -372,6 +383,7 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
     idleTimeoutMs: idle ? parseInteger(idle.value, idle.option, 0, 2 ** 31 - 1) : DEFAULT_IDLE_TIMEOUT_MS,
     logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.option) : DEFAULT_LOG_LEVEL,
     relocate: relocate ? parseBoolean(relocate.value, relocate.option) : true,
+    watchMaxDirs: watchMaxDirs ? parseInteger(watchMaxDirs.value, watchMaxDirs.option, 1, 10_000_000) : DEFAULT_WATCH_MAX_DIRS,
     remote: resolveRemote((key) => pick(layers, key)),
     explicit: FILE_KEYS.filter((key) => pick(layers, key) !== undefined),
   };
@@ -420,6 +432,7 @@ export function configToDaemonArgs(config: Config): string[] {
     idleTimeoutMs: String(config.idleTimeoutMs),
     logLevel: config.logLevel,
     relocate: config.relocate ? '1' : '0',
+    watchMaxDirs: String(config.watchMaxDirs),
   };
   for (const name of config.explicit) {
     if (name === 'remoteCacheToken') continue;
@@ -438,6 +451,7 @@ export const DAEMON_ARG_OPTIONS = {
   'idle-timeout-ms': { type: 'string' },
   'log-level': { type: 'string' },
   relocate: { type: 'string' },
+  'watch-max-dirs': { type: 'string' },
 } as const;
 
 /** Turn parsed daemon args (see {@link DAEMON_ARG_OPTIONS}) into flags. */
@@ -450,5 +464,6 @@ export function daemonArgsToFlags(values: Partial<Record<keyof typeof DAEMON_ARG
   if (values['idle-timeout-ms'] !== undefined) flags.idleTimeoutMs = values['idle-timeout-ms'];
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
   if (values.relocate !== undefined) flags.relocate = values.relocate;
+  if (values['watch-max-dirs'] !== undefined) flags.watchMaxDirs = values['watch-max-dirs'];
   return flags;
 }

@@ -180,6 +180,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     rescanMs: options.watchTiming?.rescanMs ?? WATCH_RESCAN_MS,
     // Never watch btfd's own state: its writes there are not the tree's.
     ignoredDirs: [config.cacheDir, config.stateDir, config.runtimeDir],
+    maxDirs: config.watchMaxDirs,
     publish: (event) => events.publish(event),
     // Watching trees is work the daemon does between requests: no idle exit meanwhile.
     onTreesChanged: (count) => {

@@ -16,6 +16,7 @@ import { BtfdError, toBtfdError, type ErrorCode } from '../../shared/errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { TreeRegistration, TreeRegistry } from '../store/tree-registry.js';
 import { defaultBase, resolveTreeDir } from '../tree/module-tree.js';
+import { checkWatchableSize } from './tree-size.js';
 import { createTreeWatcher, type TreeChange, type TreeWatcher } from './tree-watcher.js';
 
 /** Events the manager publishes (the daemon forwards them to `/v1/events`). */
@@ -44,6 +45,8 @@ export interface WatchManagerOptions {
   readonly rescanMs: number;
   /** btfd's own dirs, never watched. */
   readonly ignoredDirs: readonly string[];
+  /** Dirs a tree may have to be watched (see tree-size.ts); unbounded when omitted. */
+  readonly maxDirs?: number;
   readonly publish: (event: WatchEvent) => void;
   /** Told the number of watched trees whenever it changes. */
   readonly onTreesChanged?: (count: number) => void;
@@ -191,6 +194,10 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     tree.running = null;
   }
 
+  async function checkSize(dir: string): Promise<void> {
+    if (options.maxDirs !== undefined) await checkWatchableSize(dir, options.maxDirs, options.ignoredDirs);
+  }
+
   /** Mark a tree whose dir is gone: status says so instead of "watching". */
   function markMissing(tree: WatchedTree): void {
     const dir = tree.registration.dir;
@@ -294,6 +301,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     tree.removed.abort();
     await tree.watcher.close();
     log.info({ dir }, 'watched tree is back');
+    await checkSize(dir);
     await startWatching({ ...tree.registration, lastBuild: tree.lastBuild });
   }
 
@@ -316,6 +324,8 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       if (closing) throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', 'the daemon is stopping');
       const dir = await resolveTreeDir(request.dir);
       const settings: TreeSettings = { base: request.base ? path.resolve(request.base) : null, flags: request.paholeFlags ?? null, pahole: request.pahole ?? null };
+      // Before anything is registered: a refused tree leaves no trace.
+      await checkSize(dir);
       // Fail now, with the base's, pahole's or the flags' own code, rather than in a background build.
       await engine.check({
         dir,
@@ -358,6 +368,8 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       const firstBuilds: Promise<void>[] = [];
       for (const registration of options.registry.list()) {
         try {
+          // A tree that grew past the limit while the daemon was down is not watched (logged below).
+          await checkSize(registration.dir);
           firstBuilds.push((await startWatching(registration)).firstBuild);
         } catch (err) {
           log.warn({ dir: registration.dir, err }, 'could not resume watching a tree');
