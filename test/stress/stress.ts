@@ -123,7 +123,10 @@ interface CrashFigures {
   recoveryFailures: string[];
   wrongAfterRecovery: string[];
   leftoversAfterKill: number;
-  leftoversAfterRecovery: string[];
+  /** Distinct btfd temp files (tree) and cache/tmp entries still there after a complete build. */
+  leftoversAfterRecovery: Set<string>;
+  roundsWithLeftovers: number;
+  buildWindowMs: number[];
   verifyProblems: string[];
   recoveryOutcomes: Record<string, number>;
 }
@@ -136,35 +139,30 @@ async function crashLoop(root: string): Promise<CrashFigures> {
   const complete = new Map<FixtureVariant, Map<string, string>>();
   const refHome = homeConfig(path.join(root, 'ref-home'), pahole);
   const refClient = await startClient(refHome);
+  // How long a complete build takes: cold (regenerate) for the first two, restores after.
+  const buildMs: number[] = [];
   for (const variant of [...VARIANTS, ...VARIANTS]) {
     await writeVmlinuxVariant(reference.kernel, variant);
+    const started = Date.now();
     const report = await refClient.build({ dir: reference.kernel.dir });
+    buildMs.push(Date.now() - started);
     if (report.failed !== 0) throw new Error(`reference build failed: ${JSON.stringify(report.failures)}`);
     const shas = new Map(reference.modules.map((m) => [path.relative(reference.kernel.dir, m), sha(m)]));
     const known = complete.get(variant);
     if (known && [...shas].some(([m, s]) => known.get(m) !== s)) throw new Error(`a complete build of ${variant} is not byte-stable`);
     complete.set(variant, shas);
   }
-  const buildMs: number[] = [];
   await stopClient(refClient);
 
   const tree = await makeTree(path.join(root, 'tree'));
   const home = homeConfig(path.join(root, 'home'), pahole);
   const figures: CrashFigures = {
     rounds: 0, killedMidBuild: 0, killedAfterBuild: 0, killAtMs: [], modulesChecked: 0, tornModules: [], recoveryFailures: [],
-    wrongAfterRecovery: [], leftoversAfterKill: 0, leftoversAfterRecovery: [], verifyProblems: [], recoveryOutcomes: {},
+    wrongAfterRecovery: [], leftoversAfterKill: 0, leftoversAfterRecovery: new Set(), roundsWithLeftovers: 0, buildWindowMs: buildMs, verifyProblems: [], recoveryOutcomes: {},
   };
-  // A first timed build tells how long a build takes, so kills land inside one.
-  {
-    await writeVmlinuxVariant(tree.kernel, 'typechange');
-    const client = await startClient(home);
-    const started = Date.now();
-    await client.build({ dir: tree.kernel.dir });
-    buildMs.push(Date.now() - started);
-    await stopClient(client);
-  }
-  const windowMs = Math.max(200, buildMs[0]! * 1.2);
   for (let round = 0; round < ROUNDS; round += 1) {
+    // Kills land within the time a complete build of this kind takes (and a little after it).
+    const windowMs = Math.max(100, buildMs[Math.min(round, buildMs.length - 1)]! * 1.2);
     const variant = VARIANTS[round % VARIANTS.length]!;
     await writeVmlinuxVariant(tree.kernel, variant);
     const client = await startClient(home);
@@ -211,11 +209,13 @@ async function crashLoop(root: string): Promise<CrashFigures> {
       const relative = path.relative(tree.kernel.dir, module);
       if (sha(module) !== complete.get(variant)!.get(relative)) figures.wrongAfterRecovery.push(`round ${round}: ${relative}`);
     }
-    for (const file of [...tempFilesUnder(tree.kernel.dir), ...cacheTmpEntries(home.config)]) figures.leftoversAfterRecovery.push(`round ${round}: ${file}`);
+    const leftovers = [...tempFilesUnder(tree.kernel.dir), ...cacheTmpEntries(home.config).map((name) => `cache/tmp/${name}`)];
+    if (leftovers.length > 0) figures.roundsWithLeftovers += 1;
+    for (const file of leftovers) figures.leftoversAfterRecovery.add(file);
     const verify = await again.cacheVerify();
     if (verify.corrupt.length > 0 || verify.missing.length > 0) figures.verifyProblems.push(`round ${round}: ${JSON.stringify(verify)}`);
     await stopClient(again);
-    process.stderr.write(`round ${round + 1}/${ROUNDS}: ${variant}, killed at ${killAt} ms${finished ? ' (after the build)' : ''}; torn ${figures.tornModules.length}, leftovers ${figures.leftoversAfterRecovery.length}\n`);
+    process.stderr.write(`round ${round + 1}/${ROUNDS}: ${variant}, killed at ${killAt} ms${finished ? ' (after the build)' : ''}; torn ${figures.tornModules.length}, leftovers ${figures.leftoversAfterRecovery.size}\n`);
   }
   return figures;
 }
@@ -237,6 +237,7 @@ interface LoadFigures {
   wrong: string[];
   builds: number;
   modules: number;
+  distinctModules: number;
   paholeEncodes: number;
   seconds: number;
   p50Ms: number;
@@ -251,6 +252,8 @@ async function loadTest(root: string): Promise<LoadFigures> {
   fs.writeFileSync(wrapper, `#!/bin/sh\n[ "$1" = --version ] || echo "$*" >> '${log}'\nexec '${fixturePahole()}' "$@"\n`, { mode: 0o755 });
   fs.writeFileSync(log, '');
   const tree = await makeTree(path.join(dir, 'k'));
+  // Copies are byte-identical: single-flight at its best runs pahole once per distinct module.
+  const distinctModules = new Set(tree.modules.map(sha)).size;
   const home = homeConfig(path.join(dir, 'home'), wrapper);
   const client = await startClient(home);
   const socket = home.config.socketPath;
@@ -310,7 +313,7 @@ async function loadTest(root: string): Promise<LoadFigures> {
   latencies.sort((a, b) => a - b);
   const paholeEncodes = fs.readFileSync(log, 'utf8').split('\n').filter((line) => line.includes('-J')).length;
   return {
-    requests: LOAD, byKind, wrong, builds, modules: tree.modules.length, paholeEncodes, seconds,
+    requests: LOAD, byKind, wrong, builds, modules: tree.modules.length, distinctModules, paholeEncodes, seconds,
     p50Ms: latencies[Math.floor(latencies.length / 2)] ?? 0, maxMs: latencies[latencies.length - 1] ?? 0,
   };
 }
@@ -326,12 +329,13 @@ try {
     crash: {
       ...crash,
       killAtMs: { min: Math.min(...crash.killAtMs), max: Math.max(...crash.killAtMs) },
+      leftoversAfterRecovery: [...crash.leftoversAfterRecovery],
     },
     load,
   };
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   ok = crash.tornModules.length === 0 && crash.recoveryFailures.length === 0 && crash.wrongAfterRecovery.length === 0
-    && crash.leftoversAfterRecovery.length === 0 && crash.verifyProblems.length === 0 && load.wrong.length === 0;
+    && crash.leftoversAfterRecovery.size === 0 && crash.verifyProblems.length === 0 && load.wrong.length === 0;
   process.stdout.write(ok ? 'stress: every check held\n' : 'stress: FAILED (see above)\n');
 } finally {
   if (!values.keep) fs.rmSync(root, { recursive: true, force: true });
