@@ -25,10 +25,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const DEFAULT_MAX_CACHE_BYTES = 2 * 1024 ** 3;
 export const DEFAULT_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
 /**
- * Dirs one watched tree may have: chokidar takes one inotify watch and some memory per dir, and a
- * kernel build tree has ~5,000 (allmodconfig: ~12,000); 200,000 took 2.3 GB and every watch.
+ * Dirs one watched tree may have. chokidar takes an inotify watch and ~16 KB of memory per dir,
+ * and its initial scan blocks the event loop in stretches (measured: 1.6 s at 10,000 dirs, 4.1 s
+ * at 15,000, see docs/reliability.md); a kernel build dir has a few thousand. 200,000 once took
+ * 2.3 GB and every inotify watch.
  */
-export const DEFAULT_WATCH_MAX_DIRS = 20_000;
+export const DEFAULT_WATCH_MAX_DIRS = 10_000;
 export const DEFAULT_PAHOLE = 'pahole';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 /** A remote request (connect included) that takes longer has failed: the most a remote can stall a build per request. */
