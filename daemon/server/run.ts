@@ -2,14 +2,14 @@
  * runDaemon(): bring one daemon up on its unix socket, and own its teardown.
  *
  * Order: private dirs → log file → home lock (see daemon-lock.ts) and the cache dir's lock (see
- * store/cache-owner.ts) → store → remote cache tier (connects lazily) → engine → listen (socket
- * 0600) → reconcile in the background (`warming`
- * until it resolves) → idle timer.
+ * store/cache-owner.ts) → store (a corrupt database is moved aside, see store.ts) → remote cache
+ * tier (connects lazily) → engine → listen (socket 0600) → home guard (stops an orphaned daemon,
+ * see home-guard.ts) → reconcile in the background (`warming` until it resolves) → idle timer.
  * Teardown (one idempotent function, see shutdown.ts): stop accepting and drain in-flight
  * requests → close watchers → close the engine (its builds finish, then the pool) → drain the
  * remote uploads (bounded by UPLOAD_DRAIN_MS) and close its connections → close the store →
  * release the lock last, so a successor can only start once this daemon no longer touches the
- * store.
+ * store. The log (log-sink.ts) is flushed and closed after the teardown's last line.
  *
  * Takes no `process`: main.ts passes the pid and turns the shutdown reason into an exit code.
  */
