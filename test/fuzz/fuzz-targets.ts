@@ -129,11 +129,21 @@ interface Target {
   run(bytes: Buffer, name: string): Promise<unknown>;
 }
 
-/** ELF hot ranges: the ELF header and the section header table. */
-function elfHot(bytes: Buffer): Array<[number, number]> {
+/** Sections whose bytes the readers parse (not just copy or hash). */
+const PARSED_SECTIONS = new Set(['.symtab', '.strtab', '.shstrtab', '.BTF', '.BTF_ids', '.BTF.base', '.gnu.linkonce.this_module', '.modinfo']);
+
+/**
+ * ELF hot ranges: the ELF header, the section header table, and the sections the readers parse
+ * (symbols, strings, BTF); the rest of a module is code and DWARF that they only hash.
+ */
+async function elfHot(file: string, bytes: Buffer): Promise<Array<[number, number]>> {
   const shoff = Number(bytes.readBigUInt64LE(0x28));
   const shnum = bytes.readUInt16LE(0x3c);
-  return [[0, 64], [shoff, shoff + shnum * 64]];
+  const hot: Array<[number, number]> = [[0, 64], [shoff, shoff + shnum * 64]];
+  for (const section of (await readElfLayout(file)).sections) {
+    if (PARSED_SECTIONS.has(section.name)) hot.push([section.offset, section.offset + section.size]);
+  }
+  return hot;
 }
 
 async function elfTarget(scratch: string): Promise<Target> {
@@ -146,10 +156,10 @@ async function elfTarget(scratch: string): Promise<Target> {
   const options = moduleDigestOptions({ bases: [async () => base, async () => fixtureBase] });
   const file = path.join(scratch, 'm.ko');
   return {
-    inputs: files.map((f) => {
+    inputs: await Promise.all(files.map(async (f) => {
       const bytes = fs.readFileSync(f);
-      return { name: path.basename(f), bytes, hot: elfHot(bytes) };
-    }),
+      return { name: path.basename(f), bytes, hot: await elfHot(f, bytes) };
+    })),
     async run(bytes) {
       fs.writeFileSync(file, bytes);
       const outcomes = [
