@@ -4,10 +4,10 @@
  * and a next step instead of being watched until the inotify watches or the memory run out (a
  * 200,000-dir tree once took 2.3 GB, 9,006 watcher errors and > 5 s of unresponsiveness).
  *
- * The walk stops at limit + 1 dirs, reads one dir at a time (the event loop keeps serving), and
+ * The walk stops at limit + 1 dirs, reads one dir per await (the event loop keeps serving), and
  * skips what the watcher skips: SKIPPED_DIRS, btfd's own dirs, symlinked dirs.
  */
-import { opendir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { BtfdError } from '../../shared/errors.js';
 import { SKIPPED_DIRS } from '../tree/module-tree.js';
@@ -20,13 +20,13 @@ export async function countWatchedDirs(dir: string, max: number, ignoredDirs: re
   while (queue.length > 0 && count <= max) {
     const current = queue.pop()!;
     count += 1;
-    let handle;
+    let entries;
     try {
-      handle = await opendir(current, { bufferSize: 256 });
+      entries = await readdir(current, { withFileTypes: true });
     } catch {
       continue; // unreadable or gone: the watcher will not watch it either
     }
-    for await (const entry of handle) {
+    for (const entry of entries) {
       if (!entry.isDirectory() || SKIPPED_DIRS.has(entry.name)) continue;
       const child = path.join(current, entry.name);
       if (!ignored.has(child)) queue.push(child);
