@@ -32,6 +32,8 @@ export interface LogHealth extends LogSinkStats {
 export interface DaemonLogger {
   readonly logger: Logger;
   health(): LogHealth;
+  /** Write what is queued now, synchronously (before an exit that skips the teardown). */
+  flush(): void;
   /** Write what is queued and close the files (the last step of the teardown). */
   close(): void;
 }
@@ -101,6 +103,9 @@ export function createLogger(options: {
   return {
     logger,
     health: () => ({ ...file.stats(), suppressed }),
+    flush() {
+      for (const sink of sinks) sink.flushSync();
+    },
     close() {
       for (const sink of sinks) sink.end();
     },

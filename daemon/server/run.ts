@@ -91,6 +91,8 @@ export interface RunningDaemon {
   readonly stopped: Promise<ShutdownReason>;
   /** Settles when the startup reconcile is done (whether it succeeded or not). */
   readonly reconciled: Promise<void>;
+  /** Write queued log lines now (main.ts, before an exit that skips the teardown). */
+  flushLog(): void;
 }
 
 /** Create btfd's private dirs (0700, owner-checked) for `config`. */
@@ -293,5 +295,6 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     shutdown,
     stopped: shutdown.completed,
     reconciled,
+    flushLog: () => ownLog?.flush(),
   };
 }
