@@ -19,7 +19,12 @@ import { registerEventsRoute } from './routes/events.js';
 import { registerMetricsRoute } from './routes/metrics.js';
 import { registerPaholeRoute } from './routes/pahole.js';
 import { registerWatchRoutes } from './routes/watch.js';
-import { installErrorHandlers } from './routes/errors.js';
+import { handleClientError, installErrorHandlers } from './routes/errors.js';
+
+/** Longest URL the daemon reads (paths travel in bodies; a URL carries at most one or two). */
+export const MAX_URL_BYTES = 8 * 1024;
+/** Largest request body: a build naming ~100k module paths. */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 export type { AppDeps, DaemonRuntime } from './routes/route-deps.js';
 
@@ -32,15 +37,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // Our own onRequest hook answers BTFD_ERR_DAEMON_SHUTTING_DOWN in the catalog's shape.
     return503OnClosing: false,
+    bodyLimit: MAX_BODY_BYTES,
+    // Requests node's parser refuses (a URL or headers over 16 KiB) get a catalog code too.
+    clientErrorHandler: handleClientError,
     ajv: {
       // Reject unknown or mistyped fields instead of silently dropping or coercing them.
       customOptions: { removeAdditional: false, coerceTypes: false },
     },
   });
 
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     deps.runtime.activity.begin();
     reply.raw.once('close', () => deps.runtime.activity.end());
+    if (request.url.length > MAX_URL_BYTES) {
+      throw new BtfdError('BTFD_ERR_REQUEST_TOO_LARGE', `the URL is ${request.url.length} bytes; the limit is ${MAX_URL_BYTES}`);
+    }
     if (deps.runtime.shuttingDown()) {
       throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', 'the daemon is shutting down');
     }

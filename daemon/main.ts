@@ -38,6 +38,8 @@ function exitCodeFor(reason: ShutdownReason): number {
   switch (reason.kind) {
     case 'request':
     case 'idle':
+    // Its home is gone: stopping is the right, clean answer.
+    case 'orphaned':
       return DAEMON_EXIT_CODES.OK;
     case 'signal':
       return signalExitCode(reason.signal);
@@ -104,6 +106,7 @@ export async function runDaemonProcess(config: Config, hooks: DaemonProcessOptio
     signalCount += 1;
     if (signalCount > 1) {
       log.warn({ signal }, 'second signal: exiting without finishing the teardown');
+      daemon.flushLog();
       process.exit(signalExitCode(signal));
     }
     log.info({ signal }, 'signal received');
@@ -113,7 +116,10 @@ export async function runDaemonProcess(config: Config, hooks: DaemonProcessOptio
     log.fatal({ err }, 'uncaught error');
     // The process state is suspect now: try an orderly teardown, but never wait on it forever
     // (an in-flight build may be waiting on the very thing that broke).
-    setTimeout(() => process.exit(DAEMON_EXIT_CODES.FAILURE), FATAL_EXIT_TIMEOUT_MS).unref();
+    setTimeout(() => {
+      daemon.flushLog();
+      process.exit(DAEMON_EXIT_CODES.FAILURE);
+    }, FATAL_EXIT_TIMEOUT_MS).unref();
     void daemon.shutdown({ kind: 'fatal', error: err });
   };
   for (const signal of HANDLED_SIGNALS) process.on(signal, onSignal);

@@ -26,6 +26,13 @@ export const DEFAULT_MAX_CACHE_BYTES = 2 * 1024 ** 3;
 export const DEFAULT_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
 /** pahole's wall time on one module before it is killed: generous, a big module takes seconds. */
 export const DEFAULT_PAHOLE_TIMEOUT_MS = 10 * 60 * 1000;
+/**
+ * Dirs one watched tree may have. chokidar takes an inotify watch and ~16 KB of memory per dir,
+ * and its initial scan blocks the event loop in stretches (measured: 1.6 s at 10,000 dirs, 4.1 s
+ * at 15,000, see docs/reliability.md); a kernel build dir has a few thousand. 200,000 once took
+ * 2.3 GB and every inotify watch.
+ */
+export const DEFAULT_WATCH_MAX_DIRS = 10_000;
 export const DEFAULT_PAHOLE = 'pahole';
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 /** A remote request (connect included) that takes longer has failed: the most a remote can stall a build per request. */
@@ -74,6 +81,8 @@ export interface Config extends Omit<Layout, 'defaultConfigFile'> {
   readonly logLevel: LogLevel;
   /** Relocate cached module BTF onto a new base instead of running pahole, where exact. */
   readonly relocate: boolean;
+  /** Dirs a watched tree may have before `watch` refuses it (BTFD_ERR_WATCH_TOO_LARGE). */
+  readonly watchMaxDirs: number;
   /** The remote cache tier, or null for a local cache only. */
   readonly remote: RemoteCacheConfig | null;
   /** The settings a file, the environment or a flag set (the rest are defaults). */
@@ -92,6 +101,7 @@ export interface ConfigFlags {
   readonly logLevel?: string;
   /** `1`/`0` (or a boolean). */
   readonly relocate?: boolean | string;
+  readonly watchMaxDirs?: number | string;
   /** A remote cache URL, or `off`. */
   readonly remoteCache?: string;
   readonly remoteReadOnly?: boolean | string;
@@ -115,7 +125,7 @@ export interface ConfigSources {
 
 /** The keys a config file may set. */
 const FILE_KEYS = [
-  'pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'paholeTimeoutMs', 'logLevel', 'relocate',
+  'pahole', 'workers', 'maxCacheBytes', 'idleTimeoutMs', 'paholeTimeoutMs', 'logLevel', 'relocate', 'watchMaxDirs',
   'remoteCache', 'remoteCacheToken', 'remoteReadOnly', 'remoteSalt', 'remoteTimeoutMs', 'remoteTtl',
 ] as const;
 type FileKey = (typeof FILE_KEYS)[number];
@@ -136,6 +146,7 @@ const ENV_NAMES: Record<FileKey, string> = {
   paholeTimeoutMs: 'BTFD_PAHOLE_TIMEOUT_MS',
   logLevel: 'BTFD_LOG_LEVEL',
   relocate: 'BTFD_RELOCATE',
+  watchMaxDirs: 'BTFD_WATCH_MAX_DIRS',
   remoteCache: 'BTFD_REMOTE_CACHE',
   remoteCacheToken: 'BTFD_REMOTE_CACHE_TOKEN',
   remoteReadOnly: 'BTFD_REMOTE_READONLY',
@@ -153,6 +164,7 @@ const FLAG_NAMES: Record<Exclude<FileKey, 'remoteCacheToken'>, string> = {
   paholeTimeoutMs: '--pahole-timeout-ms',
   logLevel: '--log-level',
   relocate: '--relocate',
+  watchMaxDirs: '--watch-max-dirs',
   remoteCache: '--remote-cache',
   remoteReadOnly: '--remote-readonly',
   remoteSalt: '--remote-salt',
@@ -365,6 +377,7 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
   const paholeTimeout = pick(layers, 'paholeTimeoutMs');
   const logLevel = pick(layers, 'logLevel');
   const relocate = pick(layers, 'relocate');
+  const watchMaxDirs = pick(layers, 'watchMaxDirs');
 
   const config: Config = {
     home,
@@ -381,6 +394,7 @@ export function resolveConfig(sources: ConfigSources = {}): Readonly<Config> {
     paholeTimeoutMs: paholeTimeout ? parseInteger(paholeTimeout.value, paholeTimeout.option, 1, 2 ** 31 - 1) : DEFAULT_PAHOLE_TIMEOUT_MS,
     logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.option) : DEFAULT_LOG_LEVEL,
     relocate: relocate ? parseBoolean(relocate.value, relocate.option) : true,
+    watchMaxDirs: watchMaxDirs ? parseInteger(watchMaxDirs.value, watchMaxDirs.option, 1, 10_000_000) : DEFAULT_WATCH_MAX_DIRS,
     remote: resolveRemote((key) => pick(layers, key)),
     explicit: FILE_KEYS.filter((key) => pick(layers, key) !== undefined),
   };
@@ -430,6 +444,7 @@ export function configToDaemonArgs(config: Config): string[] {
     paholeTimeoutMs: String(config.paholeTimeoutMs),
     logLevel: config.logLevel,
     relocate: config.relocate ? '1' : '0',
+    watchMaxDirs: String(config.watchMaxDirs),
   };
   for (const name of config.explicit) {
     if (name === 'remoteCacheToken') continue;
@@ -449,6 +464,7 @@ export const DAEMON_ARG_OPTIONS = {
   'pahole-timeout-ms': { type: 'string' },
   'log-level': { type: 'string' },
   relocate: { type: 'string' },
+  'watch-max-dirs': { type: 'string' },
 } as const;
 
 /** Turn parsed daemon args (see {@link DAEMON_ARG_OPTIONS}) into flags. */
@@ -462,5 +478,6 @@ export function daemonArgsToFlags(values: Partial<Record<keyof typeof DAEMON_ARG
   if (values['pahole-timeout-ms'] !== undefined) flags.paholeTimeoutMs = values['pahole-timeout-ms'];
   if (values['log-level'] !== undefined) flags.logLevel = values['log-level'];
   if (values.relocate !== undefined) flags.relocate = values.relocate;
+  if (values['watch-max-dirs'] !== undefined) flags.watchMaxDirs = values['watch-max-dirs'];
   return flags;
 }

@@ -79,6 +79,14 @@ export const ERROR_CATALOG = {
   BTFD_ERR_REQUEST_INVALID: { status: 400, next: 'The request does not match the API schema: see docs/api.md.' },
   BTFD_ERR_SHIM_UNHANDLED: { status: 422, next: 'Not a module BTF request: btfd-pahole passes such calls to the real pahole; nothing to do.' },
   BTFD_ERR_NOT_FOUND: { status: 404, next: 'No such route: see docs/api.md for the API under /v1.' },
+  // Reliability, daemon side (issue 13): the file system, the cache database, the daemon's bounds
+  BTFD_ERR_FS_NO_SPACE: { status: 507, next: 'The file system named in the message is full (or the user\'s quota is): free space there (`btfd cache gc --max-size SIZE` shrinks the cache), then retry.' },
+  BTFD_ERR_FS_PERMISSION: { status: 403, next: 'Permission denied on the path named in the message: make it writable (or readable) by the daemon\'s user, then retry.' },
+  BTFD_ERR_FS_READ_ONLY: { status: 503, next: 'The file system named in the message is mounted read-only: remount it read-write (or move BTFD_HOME / the tree to a writable one), then retry.' },
+  BTFD_ERR_CACHE_DB_CORRUPT: { status: 500, next: 'The cache database was corrupt: btfd moved it aside (cache.db.corrupt-TIME, kept for a bug report) and started a fresh one; modules are restored or rebuilt as needed. If it recurs, check the disk.' },
+  BTFD_ERR_REQUEST_TOO_LARGE: { status: 413, next: 'The request (its URL, headers or body) is over the daemon\'s limit named in the message: send fewer or shorter paths per request.' },
+  BTFD_ERR_WATCH_TOO_LARGE: { status: 422, next: 'The tree has more directories than BTFD_WATCH_MAX_DIRS allows a watcher: watch a smaller dir (the kernel build dir, not /), raise BTFD_WATCH_MAX_DIRS (and fs.inotify.max_user_watches), or run `btfd build DIR` when needed instead.' },
+  BTFD_ERR_WATCH_BASE_BROKEN: { status: 422, next: 'The watched tree\'s base (vmlinux) cannot be read as a base (the message says why; often a link still running or interrupted): finish or rerun the kernel build; the tree is rebuilt when the base changes again.' },
   BTFD_ERR_INTERNAL: { status: 500, next: 'An unexpected error: read `btfd logs` and report it with the log lines.' },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -104,16 +112,41 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CATALOG, value);
 }
 
+/**
+ * The catalog code for a file system failure by its errno (or SQLite's own "disk full"), or null.
+ * These have a next step no other code gives: free space, fix permissions, remount.
+ */
+export function fsErrorCode(err: unknown): ErrorCode | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+    case 'SQLITE_FULL':
+      return 'BTFD_ERR_FS_NO_SPACE';
+    case 'EACCES':
+    case 'EPERM':
+      return 'BTFD_ERR_FS_PERMISSION';
+    case 'EROFS':
+    case 'SQLITE_READONLY':
+      return 'BTFD_ERR_FS_READ_ONLY';
+    default:
+      return null;
+  }
+}
+
 /** The code of an error, or BTFD_ERR_INTERNAL for anything unexpected. */
 export function codeOf(err: unknown): ErrorCode {
   if (err instanceof BtfdError) return err.code;
   const code = (err as { code?: unknown } | null)?.code;
-  return isErrorCode(code) ? code : 'BTFD_ERR_INTERNAL';
+  return isErrorCode(code) ? code : (fsErrorCode(err) ?? 'BTFD_ERR_INTERNAL');
 }
 
-/** Wrap any thrown value as a BtfdError, keeping catalog errors as they are. */
+/**
+ * Wrap any thrown value as a BtfdError, keeping catalog errors as they are; a file system errno
+ * with a catalog code of its own (ENOSPC, EACCES, EROFS) gets that code instead of `fallback`.
+ */
 export function toBtfdError(err: unknown, fallback: ErrorCode = 'BTFD_ERR_INTERNAL'): BtfdError {
   if (err instanceof BtfdError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new BtfdError(fallback, message, { cause: err });
+  return new BtfdError(fsErrorCode(err) ?? fallback, message, { cause: err });
 }

@@ -28,6 +28,10 @@ export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void 
   gauge('btfd_relocated_total', 'Modules whose BTF was relocated from another base instead of generated', () => stats().relocated);
   gauge('btfd_cache_saved_seconds_total', 'pahole time saved by cache hits', () => stats().savedMs / 1000);
   gauge('btfd_watched_trees', 'Trees the daemon watches', () => deps.watch.size);
+  const logHealth = () => deps.runtime.health?.().log ?? null;
+  gauge('btfd_log_dropped_lines_total', 'Log lines lost: the disk was full (or not writable), or too many were queued', () => logHealth()?.dropped ?? 0);
+  gauge('btfd_log_suppressed_lines_total', 'Log lines not written because the same warning repeated too often', () => logHealth()?.suppressed ?? 0);
+  gauge('btfd_cache_db_recovered', 'Whether this daemon moved a corrupt cache database aside (1) or not (0)', () => (deps.runtime.health?.().storeRecovery ? 1 : 0));
   gauge('btfd_uptime_seconds', 'Seconds since the daemon started', () => ((deps.now ?? Date.now)() - deps.runtime.startedAtMs) / 1000);
   new Gauge({
     name: 'btfd_modules',

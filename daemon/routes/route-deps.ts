@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../../shared/config.js';
+import type { DaemonHealth } from '../../shared/protocol/status.js';
 import type { Engine } from '../engine/engine.js';
 import type { CacheAdmin } from '../store/cache-admin.js';
 import type { EventBus } from '../events/event-bus.js';
@@ -21,6 +22,8 @@ export interface DaemonRuntime {
   shuttingDown(): boolean;
   /** Ask the daemon to shut down once the current answer has been sent. */
   requestStop(): void;
+  /** The log's and the store's health; both null when not given (tests). */
+  health?(): DaemonHealth;
   /** The idle timer's view: requests bracket themselves with begin()/end(). */
   readonly activity: {
     begin(): void;

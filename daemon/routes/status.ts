@@ -49,6 +49,7 @@ export function registerStatusRoute(app: FastifyInstance, deps: AppDeps): void {
       modules: countByOutcome(await engine.listModules()),
       pool: engine.poolStats(),
       eventSubscribers: deps.events.subscribers,
+      health: runtime.health?.() ?? { log: null, storeRecovery: null },
     };
   });
 }

@@ -2,14 +2,14 @@
  * runDaemon(): bring one daemon up on its unix socket, and own its teardown.
  *
  * Order: private dirs → log file → home lock (see daemon-lock.ts) and the cache dir's lock (see
- * store/cache-owner.ts) → store → remote cache tier (connects lazily) → engine → listen (socket
- * 0600) → reconcile in the background (`warming`
- * until it resolves) → idle timer.
+ * store/cache-owner.ts) → store (a corrupt database is moved aside, see store.ts) → remote cache
+ * tier (connects lazily) → engine → listen (socket 0600) → home guard (stops an orphaned daemon,
+ * see home-guard.ts) → reconcile in the background (`warming` until it resolves) → idle timer.
  * Teardown (one idempotent function, see shutdown.ts): stop accepting and drain in-flight
  * requests → close watchers → close the engine (its builds finish, then the pool) → drain the
  * remote uploads (bounded by UPLOAD_DRAIN_MS) and close its connections → close the store →
  * release the lock last, so a successor can only start once this daemon no longer touches the
- * store.
+ * store. The log (log-sink.ts) is flushed and closed after the teardown's last line.
  *
  * Takes no `process`: main.ts passes the pid and turns the shutdown reason into an exit code.
  */
@@ -32,6 +32,7 @@ import { acquireDaemonLock, type AcquireOptions } from './daemon-lock.js';
 import { createEventBus } from '../events/event-bus.js';
 import { createIdleTimer, type IdleTimer } from './idle-timer.js';
 import { createLogger } from './logger.js';
+import { startHomeGuard, type HomeGuard } from './home-guard.js';
 import { createShutdown, type ShutdownReason, type ShutdownStep } from './shutdown.js';
 
 const SOCKET_MODE = 0o600;
@@ -63,6 +64,8 @@ export interface RunDaemonOptions {
   readonly logger?: Logger;
   /** The default logger also writes to stdout (the daemon runs in the foreground). */
   readonly logToStdout?: boolean;
+  /** How often the socket and home are checked for removal (home-guard.ts). */
+  readonly homeCheckMs?: number;
   /** How long to wait for a lock holder that is starting or stopping. */
   readonly lockWaitMs?: number;
   /**
@@ -88,6 +91,8 @@ export interface RunningDaemon {
   readonly stopped: Promise<ShutdownReason>;
   /** Settles when the startup reconcile is done (whether it succeeded or not). */
   readonly reconciled: Promise<void>;
+  /** Write queued log lines now (main.ts, before an exit that skips the teardown). */
+  flushLog(): void;
 }
 
 /** Create btfd's private dirs (0700, owner-checked) for `config`. */
@@ -123,8 +128,9 @@ async function acquireLocks(config: Config, pid: number, options: AcquireOptions
 export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemon> {
   const { config, pid } = options;
   preparePrivateDirs(config);
-  const logger = options.logger ?? createLogger({ logPath: config.logPath, level: config.logLevel, pid, stdout: options.logToStdout === true });
-  if (options.logger === undefined) fs.chmodSync(config.logPath, LOG_FILE_MODE);
+  const ownLog = options.logger === undefined ? createLogger({ logPath: config.logPath, level: config.logLevel, pid, stdout: options.logToStdout === true }) : null;
+  const logger = options.logger ?? ownLog!.logger;
+  if (ownLog !== null) fs.chmodSync(config.logPath, LOG_FILE_MODE);
   const log = logger.child({ component: 'daemon' });
 
   const socketPath = options.oneshotSocket ?? config.socketPath;
@@ -137,16 +143,21 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   } catch (err) {
     const error = toBtfdError(err);
     log.warn({ code: error.code, detail: error.message, socketPath: config.socketPath }, 'daemon lock not acquired');
+    ownLog?.close();
     throw err;
   }
 
   let store: Store;
   let engine: Engine;
   try {
-    store = openStore({ dir: config.cacheDir });
+    store = openStore({
+      dir: config.cacheDir,
+      onRecovered: (recovery) => log.error({ code: recovery.code, movedTo: recovery.movedTo, reason: recovery.reason }, 'cache database corrupt: moved aside, started a fresh one'),
+    });
   } catch (err) {
     log.error({ err }, 'cache store failed to open');
     await lock.release();
+    ownLog?.close();
     throw err;
   }
   // Remote failures are values from here on; opening it makes no request.
@@ -158,6 +169,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     await remote?.close();
     store.close();
     await lock.release();
+    ownLog?.close();
     throw err;
   }
 
@@ -170,6 +182,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     rescanMs: options.watchTiming?.rescanMs ?? WATCH_RESCAN_MS,
     // Never watch btfd's own state: its writes there are not the tree's.
     ignoredDirs: [config.cacheDir, config.stateDir, config.runtimeDir],
+    maxDirs: config.watchMaxDirs,
     publish: (event) => events.publish(event),
     // Watching trees is work the daemon does between requests: no idle exit meanwhile.
     onTreesChanged: (count) => {
@@ -187,8 +200,10 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   const startedAtMs = Date.now();
   // Late-bound: the steps reference the app, built below with a runtime that calls shutdown.
   let app: FastifyInstance | undefined;
+  let homeGuard: HomeGuard | null = null;
   const steps = (): ShutdownStep[] => [
     { name: 'idle timer', run: () => idle.stop() },
+    { name: 'home guard', run: () => homeGuard?.stop() },
     { name: 'event streams', run: () => events.close() },
     { name: 'http server', run: async () => { await app?.close(); } },
     { name: 'watchers', run: () => watch.close() },
@@ -209,6 +224,8 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     else log.warn({ dropped: after.dropped, running: after.running, drainMs: UPLOAD_DRAIN_MS }, 'remote uploads not finished in time; the rest were dropped');
   };
   const shutdown = createShutdown(steps, log);
+  // The log closes after the teardown's last line ("shutdown complete"), before main.ts exits.
+  void shutdown.completed.then(() => ownLog?.close());
   const idle = createIdleTimer({
     timeoutMs: options.oneshotSocket !== undefined ? 0 : config.idleTimeoutMs,
     onIdle: () => {
@@ -227,6 +244,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
       void shutdown({ kind: 'request' });
     },
     activity: idle,
+    health: () => ({ log: ownLog?.health() ?? null, storeRecovery: store.recovery }),
   };
   app = buildApp({ config, engine, cache: createCacheAdmin(store, config.maxCacheBytes, remote), watch, events, logger, runtime });
 
@@ -236,8 +254,18 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
   } catch (err) {
     log.error({ err, socketPath }, 'listen failed');
     await shutdown({ kind: 'fatal', error: err });
+    ownLog?.close();
     throw err;
   }
+  homeGuard = startHomeGuard({
+    socketPath,
+    dirs: [config.runtimeDir, config.stateDir],
+    ...(options.homeCheckMs === undefined ? {} : { intervalMs: options.homeCheckMs }),
+    onOrphaned: (what) => {
+      log.warn({ what }, 'socket or home removed: this daemon can no longer be reached, stopping');
+      void shutdown({ kind: 'orphaned', what });
+    },
+  });
   log.info({
     socketPath, workers: config.workers, cacheDir: config.cacheDir, oneshot: options.oneshotSocket !== undefined, remoteCache: remote?.location ?? null,
   }, 'daemon listening');
@@ -267,5 +295,6 @@ export async function runDaemon(options: RunDaemonOptions): Promise<RunningDaemo
     shutdown,
     stopped: shutdown.completed,
     reconciled,
+    flushLog: () => ownLog?.flush(),
   };
 }

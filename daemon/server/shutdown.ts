@@ -16,6 +16,8 @@ export interface ShutdownStep {
 export type ShutdownReason =
   | { readonly kind: 'request' }
   | { readonly kind: 'idle' }
+  /** The socket or home was removed or taken over (see home-guard.ts). */
+  | { readonly kind: 'orphaned'; readonly what: string }
   | { readonly kind: 'signal'; readonly signal: NodeJS.Signals }
   | { readonly kind: 'fatal'; readonly error: unknown };
 
@@ -56,5 +58,6 @@ export function createShutdown(steps: () => readonly ShutdownStep[], logger: Log
 
 /** A short text for logs: `request`, `idle`, `signal SIGTERM`, `fatal`. */
 export function describeReason(reason: ShutdownReason): string {
-  return reason.kind === 'signal' ? `signal ${reason.signal}` : reason.kind;
+  if (reason.kind === 'signal') return `signal ${reason.signal}`;
+  return reason.kind === 'orphaned' ? `orphaned: ${reason.what}` : reason.kind;
 }

@@ -16,6 +16,7 @@ import { BtfdError, toBtfdError, type ErrorCode } from '../../shared/errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { TreeRegistration, TreeRegistry } from '../store/tree-registry.js';
 import { defaultBase, resolveTreeDir } from '../tree/module-tree.js';
+import { checkWatchableSize } from './tree-size.js';
 import { createTreeWatcher, type TreeChange, type TreeWatcher } from './tree-watcher.js';
 
 /** Events the manager publishes (the daemon forwards them to `/v1/events`). */
@@ -29,7 +30,9 @@ export type WatchEvent =
   | { readonly type: 'build-started'; readonly dir: string; readonly trigger: string; readonly modules: number | 'all' }
   | { readonly type: 'build-progress'; readonly dir: string; readonly event: BuildEvent }
   | { readonly type: 'build-finished'; readonly dir: string; readonly report: BuildSummary }
-  | { readonly type: 'build-failed'; readonly dir: string; readonly code: ErrorCode; readonly message: string };
+  | { readonly type: 'build-failed'; readonly dir: string; readonly code: ErrorCode; readonly message: string }
+  /** The base changed into something that is not a base (BTFD_ERR_WATCH_BASE_BROKEN); nothing was built. */
+  | { readonly type: 'tree-error'; readonly dir: string; readonly code: ErrorCode; readonly message: string };
 
 export interface WatchManagerOptions {
   readonly engine: Engine;
@@ -42,6 +45,8 @@ export interface WatchManagerOptions {
   readonly rescanMs: number;
   /** btfd's own dirs, never watched. */
   readonly ignoredDirs: readonly string[];
+  /** Dirs a tree may have to be watched (see tree-size.ts); unbounded when omitted. */
+  readonly maxDirs?: number;
   readonly publish: (event: WatchEvent) => void;
   /** Told the number of watched trees whenever it changes. */
   readonly onTreesChanged?: (count: number) => void;
@@ -189,6 +194,10 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     tree.running = null;
   }
 
+  async function checkSize(dir: string): Promise<void> {
+    if (options.maxDirs !== undefined) await checkWatchableSize(dir, options.maxDirs, options.ignoredDirs);
+  }
+
   /** Mark a tree whose dir is gone: status says so instead of "watching". */
   function markMissing(tree: WatchedTree): void {
     const dir = tree.registration.dir;
@@ -196,6 +205,27 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     tree.lastError = { code: 'BTFD_ERR_TREE_NOT_FOUND', message: `${dir} no longer exists: \`btfd unwatch ${dir}\` forgets it; re-created, it is watched again` };
     publish({ type: 'tree-missing', dir });
     log.warn({ dir }, 'watched tree removed');
+  }
+
+  /**
+   * The base's `.BTF` digest; when the base is not readable as one (a truncated or half-linked
+   * vmlinux), the tree's error says so — with the reader's own code in the message — and null.
+   * Staying silent here once hid a broken base: no event, `lastError` null.
+   */
+  async function baseDigestOrReport(tree: WatchedTree): Promise<string | null> {
+    const dir = tree.registration.dir;
+    try {
+      const digest = await engine.baseDigest(tree.base);
+      if (tree.lastError?.code === 'BTFD_ERR_WATCH_BASE_BROKEN') tree.lastError = null;
+      return digest;
+    } catch (err) {
+      const cause = toBtfdError(err);
+      const error = new BtfdError('BTFD_ERR_WATCH_BASE_BROKEN', `base ${tree.base}: ${cause.code}: ${cause.message}`, { cause: err });
+      tree.lastError = { code: error.code, message: error.message };
+      publish({ type: 'tree-error', dir, code: error.code, message: error.message });
+      log.warn({ dir, base: tree.base, code: error.code, cause: cause.code, detail: cause.message }, 'watched tree\'s base is broken');
+      return null;
+    }
   }
 
   async function onChange(tree: WatchedTree, change: TreeChange): Promise<void> {
@@ -210,7 +240,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     let all = false;
     let trigger = 'modules changed';
     if (change.baseChanged) {
-      const digest = await engine.baseDigest(tree.base).catch(() => null);
+      const digest = await baseDigestOrReport(tree);
       if (digest !== null && digest !== tree.baseDigest) {
         tree.baseDigest = digest;
         publish({ type: 'base-changed', dir: tree.registration.dir, digest });
@@ -271,6 +301,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     tree.removed.abort();
     await tree.watcher.close();
     log.info({ dir }, 'watched tree is back');
+    await checkSize(dir);
     await startWatching({ ...tree.registration, lastBuild: tree.lastBuild });
   }
 
@@ -293,6 +324,8 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       if (closing) throw new BtfdError('BTFD_ERR_DAEMON_SHUTTING_DOWN', 'the daemon is stopping');
       const dir = await resolveTreeDir(request.dir);
       const settings: TreeSettings = { base: request.base ? path.resolve(request.base) : null, flags: request.paholeFlags ?? null, pahole: request.pahole ?? null };
+      // Before anything is registered: a refused tree leaves no trace.
+      await checkSize(dir);
       // Fail now, with the base's, pahole's or the flags' own code, rather than in a background build.
       await engine.check({
         dir,
@@ -335,6 +368,8 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
       const firstBuilds: Promise<void>[] = [];
       for (const registration of options.registry.list()) {
         try {
+          // A tree that grew past the limit while the daemon was down is not watched (logged below).
+          await checkSize(registration.dir);
           firstBuilds.push((await startWatching(registration)).firstBuild);
         } catch (err) {
           log.warn({ dir: registration.dir, err }, 'could not resume watching a tree');

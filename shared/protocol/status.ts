@@ -6,6 +6,22 @@ import { TreeStatusSchema } from './watch.js';
 
 export { STATUS_ROUTE } from './routes.js';
 
+const LastErrorSchema = Type.Union([Type.Object({ code: Type.String(), message: Type.String(), atMs: Type.Number() }), Type.Null()]);
+
+export const DaemonHealthSchema = Type.Object({
+  /** The log file: lines written, dropped (disk full, queue full) and suppressed (repeats); null when the log is not the daemon's own. */
+  log: Type.Union([
+    Type.Object({ written: Type.Integer(), dropped: Type.Integer(), suppressed: Type.Integer(), lastError: LastErrorSchema }),
+    Type.Null(),
+  ]),
+  /** A corrupt cache database this daemon moved aside (and started afresh); null when none was. */
+  storeRecovery: Type.Union([
+    Type.Object({ movedTo: Type.String(), code: Type.String(), reason: Type.String(), atMs: Type.Number() }),
+    Type.Null(),
+  ]),
+});
+export type DaemonHealth = Static<typeof DaemonHealthSchema>;
+
 export const StatusResponse = Type.Object({
   pid: Type.Integer(),
   daemonVersion: Type.String(),
@@ -41,6 +57,8 @@ export const StatusResponse = Type.Object({
   pool: Type.Object({ size: Type.Integer(), busy: Type.Integer(), queued: Type.Integer() }),
   /** Clients listening on /v1/events. */
   eventSubscribers: Type.Integer(),
+  /** The daemon's own health: its log and its cache database. */
+  health: DaemonHealthSchema,
 });
 export type StatusResponse = Omit<Static<typeof StatusResponse>, 'trees' | 'cache'> & {
   readonly trees: readonly TreeStatus[];

@@ -330,3 +330,46 @@ test('POST /v1/stop answers first, then asks for shutdown; requests during shutd
   assertErrorShape(refused.json(), 'BTFD_ERR_DAEMON_SHUTTING_DOWN', 503);
   assert.equal(runtime.active, 0, 'every request, refused or not, ended its activity bracket');
 });
+
+/** A raw HTTP exchange over the app's unix socket (so node's own parser limits apply). */
+async function rawRequest(t: TestContext, h: Harness, request: string): Promise<{ status: number; body: unknown }> {
+  const socketPath = path.join(fs.mkdtempSync('/tmp/btfd-sock-'), 's');
+  t.after(() => fs.rmSync(path.dirname(socketPath), { recursive: true, force: true }));
+  await h.app.listen({ path: socketPath });
+  const net = await import('node:net');
+  const text = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(socketPath, () => socket.end(request));
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('close', () => resolve(received));
+    socket.on('error', (err) => (received ? resolve(received) : reject(err)));
+  });
+  const status = Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]);
+  return { status, body: JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) };
+}
+
+test('a 100 KB URL, a URL over 8 KiB and a body over 16 MiB answer BTFD_ERR_REQUEST_TOO_LARGE, not a bare status', async (t) => {
+  const h = harness(t, fakeEngine());
+  // Over node's header limit: refused by the parser before fastify routes it.
+  const huge = await rawRequest(t, h, `GET /v1/modules?dir=${'a'.repeat(100 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  assert.equal(huge.status, 413);
+  assertErrorShape(huge.body, 'BTFD_ERR_REQUEST_TOO_LARGE', 413);
+  const long = await h.app.inject({ method: 'GET', url: `/v1/modules?dir=${'a'.repeat(9 * 1024)}` });
+  assertErrorShape(long.json(), 'BTFD_ERR_REQUEST_TOO_LARGE', 413);
+  const body = await h.app.inject({ method: 'POST', url: '/v1/build', headers: { 'content-type': 'application/json' }, payload: `{"dir":"/t","modules":["${'m'.repeat(17 * 1024 * 1024)}"]}` });
+  assertErrorShape(body.json(), 'BTFD_ERR_REQUEST_TOO_LARGE', 413);
+});
+
+test('file system errnos answer their own codes: ENOSPC, EACCES, EROFS', async (t) => {
+  for (const [errno, code, status] of [['ENOSPC', 'BTFD_ERR_FS_NO_SPACE', 507], ['EACCES', 'BTFD_ERR_FS_PERMISSION', 403], ['EROFS', 'BTFD_ERR_FS_READ_ONLY', 503]] as const) {
+    const h = harness(t, fakeEngine({
+      async listModules() {
+        throw Object.assign(new Error(`${errno}: failed, write`), { code: errno });
+      },
+    }));
+    const response = await h.app.inject({ method: 'GET', url: '/v1/modules' });
+    assert.equal(response.statusCode, status);
+    assertErrorShape(response.json(), code, status);
+  }
+});

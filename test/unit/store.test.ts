@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { BtfdError } from '../../shared/errors.js';
 import type { ActionMeta } from '../../daemon/store/artifact-cache.js';
-import { openStore, type Store, type StoreOptions } from '../../daemon/store/store.js';
+import { openStore, type Store, type StoreOptions, type StoreRecovery } from '../../daemon/store/store.js';
 import { SCHEMA_VERSION } from '../../daemon/store/schema.js';
 
 function tempDir(t: TestContext): string {
@@ -297,20 +297,52 @@ test('a database from a newer schema version is refused', async (t) => {
   expectCode(() => openStore({ dir }), 'BTFD_ERR_CACHE_UNAVAILABLE', new RegExp(`schema version ${SCHEMA_VERSION + 1}.*newer`));
 });
 
-test('a garbage cache.db is reported as an unavailable cache, with the cause', async (t) => {
+test('a garbage cache.db is moved aside, kept, and replaced by a fresh database', async (t) => {
   const dir = tempDir(t);
-  fs.writeFileSync(path.join(dir, 'cache.db'), Buffer.alloc(8192, 0x5a));
-  assert.throws(() => openStore({ dir }), (err: unknown) => {
-    assert.ok(err instanceof BtfdError);
-    assert.equal(err.code, 'BTFD_ERR_CACHE_UNAVAILABLE');
-    assert.match(err.message, /cache\.db/);
-    assert.ok(err.cause instanceof Error);
-    return true;
-  });
-  // A cache dir that is a regular file cannot be opened either.
+  const garbage = Buffer.alloc(8192, 0x5a);
+  fs.writeFileSync(path.join(dir, 'cache.db'), garbage);
+  const recovered: string[] = [];
+  const store = openStore({ dir, onRecovered: (r) => recovered.push(r.movedTo) });
+  t.after(() => store.close());
+  assert.ok(store.recovery !== null);
+  assert.equal(store.recovery.code, 'BTFD_ERR_CACHE_DB_CORRUPT');
+  assert.match(path.basename(store.recovery.movedTo), /^cache\.db\.corrupt-\d{4}-\d\d-\d\dT/);
+  assert.deepEqual(recovered, [store.recovery.movedTo]);
+  assert.deepEqual(fs.readFileSync(store.recovery.movedTo), garbage, 'the bad file is kept as it was');
+  await store.artifacts.put('k', artifact(1), meta(1));
+  assert.equal((await store.artifacts.lookup('k'))?.artifactDigest, sha(artifact(1)));
+  // A cache dir that is a regular file cannot be opened, and is not "recovered".
   const notDir = path.join(dir, 'file');
   fs.writeFileSync(notDir, '');
   expectCode(() => openStore({ dir: notDir }), 'BTFD_ERR_CACHE_UNAVAILABLE');
+});
+
+test('a database truncated under an open store (WAL kept) is recovered at the first failing call, which is retried; blobs stay', async (t) => {
+  const { store, dir } = setup(t);
+  const first = artifact(7);
+  const digest = await store.artifacts.put('k0', first, meta(1));
+  for (let i = 0; i < 400; i++) store.statCache.record(`/m/${i}.ko`.padEnd(300, 'x'), { dev: 1n, ino: BigInt(i), size: 1n, mtimeNs: 1n, ctimeNs: 1n }, { contentDigest: 'c'.repeat(64), outputsDigest: null });
+  // Checkpoint into cache.db (a second handle, as another process would), then cut it in half.
+  const other = new Database(path.join(dir, 'cache.db'));
+  other.pragma('wal_checkpoint(TRUNCATE)');
+  other.close();
+  const file = path.join(dir, 'cache.db');
+  fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
+  assert.equal(store.recovery, null);
+  const recovery = (): StoreRecovery | null => store.recovery;
+
+  // The call that meets the damage succeeds on the fresh database.
+  const stamp = { dev: 1n, ino: 5000n, size: 1n, mtimeNs: 1n, ctimeNs: 1n };
+  store.statCache.record('/new.ko', stamp, { contentDigest: 'd'.repeat(64), outputsDigest: null });
+  for (let i = 0; i < 400; i++) store.statCache.lookup(`/m/${i}.ko`.padEnd(300, 'x'), stamp);
+  const found = recovery();
+  assert.ok(found !== null, 'the damage was found');
+  assert.ok(fs.existsSync(found.movedTo), 'the bad database is kept');
+  assert.equal(store.statCache.lookup('/new.ko', stamp)?.contentDigest, 'd'.repeat(64));
+  // The blob written before is still there and is reused by the same content.
+  assert.ok(fs.existsSync(blobFile(dir, digest)));
+  assert.equal(await store.artifacts.put('k0', first, meta(1)), digest);
+  assert.deepEqual(await store.artifacts.read(digest), first);
 });
 
 test('two stores on one dir (as a daemon and a CLI would) share the cache', async (t) => {
