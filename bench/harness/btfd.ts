@@ -19,6 +19,8 @@ export interface BuildJson {
   readonly relocated: number;
   readonly regenerated: number;
   readonly failed: number;
+  /** The engine's own time, without the CLI's start. */
+  readonly seconds: number;
 }
 
 export interface Btfd {
