@@ -1,6 +1,7 @@
 /**
- * `npm run bench:report -- RESULTS.json`: BENCHMARKS.md's generated block and the SVG chart
- * (bench/results/chart.svg) from a run of `npm run bench -- … --json RESULTS.json`.
+ * `npm run bench:report -- RESULTS.json [MORE.json…]`: BENCHMARKS.md's generated block and the
+ * SVG chart (bench/results/chart.svg, from the first) from runs of `npm run bench -- … --json`.
+ * Each run gets its own section, in the order given.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,14 +9,17 @@ import { renderChart } from './chart.js';
 import { renderReport, spliceReport } from './report.js';
 import type { BenchResults } from './results.js';
 
-const jsonPath = process.argv[2];
-if (!jsonPath) {
-  process.stderr.write('usage: npm run bench:report -- RESULTS.json\n');
+const jsonPaths = process.argv.slice(2);
+if (jsonPaths.length === 0) {
+  process.stderr.write('usage: npm run bench:report -- RESULTS.json [MORE.json…]\n');
   process.exit(2);
 }
-const results = JSON.parse(await readFile(jsonPath, 'utf8')) as BenchResults;
+const runs = await Promise.all(jsonPaths.map(async (p) => ({
+  results: JSON.parse(await readFile(p, 'utf8')) as BenchResults,
+  jsonPath: path.relative(process.cwd(), path.resolve(p)),
+})));
 const chart = 'bench/results/chart.svg';
-await writeFile(chart, renderChart(results));
+await writeFile(chart, renderChart(runs[0]!.results));
 const doc = await readFile('BENCHMARKS.md', 'utf8');
-await writeFile('BENCHMARKS.md', spliceReport(doc, renderReport(results, chart, path.relative(process.cwd(), path.resolve(jsonPath)))));
+await writeFile('BENCHMARKS.md', spliceReport(doc, renderReport(runs, chart)));
 process.stderr.write(`wrote ${chart} and BENCHMARKS.md\n`);
