@@ -23,3 +23,9 @@ export function formatRatio(ratio: number | null): string {
 export function formatMet(met: boolean | null): string {
   return met === null ? '—' : met ? 'yes' : 'NO';
 }
+
+/** The paired ratio's median and, over several runs, its range: "0.83 (0.53–1.09)". */
+export function formatRatioSpread(s: Spread | null): string {
+  if (!s) return '—';
+  return s.n > 1 ? `${formatRatio(s.median)} (${formatRatio(s.min)}–${formatRatio(s.max)})` : formatRatio(s.median);
+}

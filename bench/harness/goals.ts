@@ -21,13 +21,20 @@ export function describeGoal(goal: Goal, unit: string): string {
   }
 }
 
-/** null when the goal has no bar or a median is missing. */
-export function meets(goal: Goal, naive: number | null, btfd: number): boolean | null {
+/** The medians a goal is judged on; `ratio` is the median of the per-run btfd ÷ naive. */
+export interface Judged {
+  readonly naive: number | null;
+  readonly btfd: number;
+  readonly ratio: number | null;
+}
+
+/** null when the goal has no bar or a figure is missing. */
+export function meets(goal: Goal, m: Judged): boolean | null {
   switch (goal.kind) {
-    case 'ratio': return naive === null ? null : btfd <= goal.ratio * naive;
-    case 'at-most': return btfd <= goal.value;
-    case 'speedup': return naive === null ? null : naive / btfd >= goal.factor && (goal.value === undefined || btfd <= goal.value);
-    case 'overhead': return naive === null ? null : btfd <= naive + goal.value;
+    case 'ratio': return m.ratio === null ? null : m.ratio <= goal.ratio;
+    case 'at-most': return m.btfd <= goal.value;
+    case 'speedup': return m.ratio === null ? null : 1 / m.ratio >= goal.factor && (goal.value === undefined || m.btfd <= goal.value);
+    case 'overhead': return m.naive === null ? null : m.btfd <= m.naive + goal.value;
     case 'none': return null;
   }
 }

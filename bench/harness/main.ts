@@ -10,14 +10,13 @@ import { mkdtemp, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeGoal, meets } from './goals.js';
 import { createProgress } from './progress.js';
 import { run } from './run-process.js';
 import { formatSummary } from './summary.js';
 import type { BenchResults, ScenarioResult } from './results.js';
 import { createRound } from './round.js';
 import { SCENARIOS } from './scenarios/index.js';
-import { spreadOf } from './stats.js';
+import { summarize } from './summarize.js';
 import { pickModules } from './tree.js';
 
 /** Debian 6.1's flags (scripts/pahole-flags.sh for pahole 1.24), as kbuild passes them. */
@@ -90,14 +89,7 @@ try {
 
 const results: ScenarioResult[] = scenarios.map((s) => {
   const got = samples.get(s.name)!;
-  const naive = spreadOf(got.naive.flat());
-  const btfd = spreadOf(got.btfd.flat());
-  return {
-    name: s.name, title: s.title, naiveLabel: s.naive, unit: s.unit, goal: s.goal, goalText: describeGoal(s.goal, s.unit),
-    samples: { naive: got.naive, btfd: got.btfd }, details: got.details, naive, btfd,
-    ratio: naive && btfd ? btfd.median / naive.median : null,
-    met: btfd ? meets(s.goal, naive?.median ?? null, btfd.median) : null,
-  };
+  return summarize({ name: s.name, title: s.title, naiveLabel: s.naive, unit: s.unit, goal: s.goal, samples: { naive: got.naive, btfd: got.btfd }, details: got.details });
 });
 const out: BenchResults = {
   date: new Date().toISOString(),

@@ -2,7 +2,7 @@
  * BENCHMARKS.md's generated part from a run's JSON: how it was run, a summary table, and a
  * table per scenario with every run's figures. Pure: the caller writes the files.
  */
-import { formatMet, formatRatio, formatSpread, formatValue } from './format.js';
+import { formatMet, formatRatioSpread, formatSpread, formatValue } from './format.js';
 import type { BenchResults, ScenarioResult } from './results.js';
 
 export const BEGIN = '<!-- bench:begin -->';
@@ -35,14 +35,16 @@ function renderRun(r: BenchResults, jsonPath: string, allJsonPaths: readonly str
     '',
     `**Load average (1, 5, 15 min) ${load(r.machine.loadStart)} at the start, ${load(r.machine.loadEnd)} at the end** on ${r.machine.nproc} cores: ` +
       'the machine was shared with other work, so single figures are noisy; every ratio compares btfd with the naive way measured ' +
-      'in the same run, interleaved (naive first on even runs, btfd first on odd ones). Medians, (min–max) over runs (and calls, for per-call scenarios).',
+      'in the same run, interleaved (naive first on even runs, btfd first on odd ones). Figures are medians (min–max) over runs, and calls for per-call scenarios; ' +
+      '*btfd ÷ naive* is the median (min–max) over runs of the ratio within each run (“1/90”: 90 times faster). The rebuild, relink and restore rows ' +
+      'compare with the same run\'s naive full build: what kbuild redoes after any vmlinux relink.',
     '',
     `The goals are issue 12's, set for the whole ${r.corpus.corpusModules}-module corpus; absolute bars (seconds) are easier on fewer modules.`,
     '',
     ...(chartPath ? [`![btfd ÷ naive per scenario](${chartPath})`, ''] : []),
     '| scenario | the naive way | naive | btfd | btfd ÷ naive | goal | met? |',
     '|---|---|---|---|---|---|---|',
-    ...r.scenarios.map((s) => `| ${s.title} | ${s.naiveLabel} | ${formatSpread(s.naive, s.unit)} | ${formatSpread(s.btfd, s.unit)} | ${formatRatio(s.ratio)} | ${s.goalText} | ${formatMet(s.met)} |`),
+    ...r.scenarios.map((s) => `| ${s.title} | ${s.naiveLabel} | ${formatSpread(s.naive, s.unit)} | ${formatSpread(s.btfd, s.unit)} | ${formatRatioSpread(s.ratioSpread)} | ${s.goalText} | ${formatMet(s.met)} |`),
     '',
     '<details><summary>Every run, per scenario</summary>',
     '',
@@ -53,7 +55,7 @@ function renderRun(r: BenchResults, jsonPath: string, allJsonPaths: readonly str
       '',
       '| | naive | btfd | btfd ÷ naive | goal | met? |',
       '|---|---|---|---|---|---|',
-      `| median (min–max) | ${formatSpread(s.naive, s.unit)} | ${formatSpread(s.btfd, s.unit)} | ${formatRatio(s.ratio)} | ${s.goalText} | ${formatMet(s.met)} |`,
+      `| median (min–max) | ${formatSpread(s.naive, s.unit)} | ${formatSpread(s.btfd, s.unit)} | ${formatRatioSpread(s.ratioSpread)} | ${s.goalText} | ${formatMet(s.met)} |`,
       `| every run (${s.unit}) | ${perRun(s, 'naive')} | ${perRun(s, 'btfd')} | | | |`,
       '',
       `naive: ${s.naiveLabel}.${details(s) ? ` Checks: ${details(s)}.` : ''}`,

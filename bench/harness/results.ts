@@ -15,8 +15,9 @@ export interface ScenarioResult {
   readonly details: Record<string, number | string>[];
   readonly naive: Spread | null;
   readonly btfd: Spread | null;
-  /** btfd median / naive median. */
+  /** The median over runs of btfd ÷ naive within a run (see pairedRatios), and its spread. */
   readonly ratio: number | null;
+  readonly ratioSpread: Spread | null;
   readonly met: boolean | null;
 }
 
