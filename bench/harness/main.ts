@@ -14,7 +14,7 @@ import { createProgress } from './progress.js';
 import { run } from './run-process.js';
 import { formatSummary } from './summary.js';
 import type { BenchResults, ScenarioResult } from './results.js';
-import { createRound } from './round.js';
+import { createRound, type Round } from './round.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { summarize } from './summarize.js';
 import { pickModules } from './tree.js';
@@ -47,6 +47,10 @@ if (unknown.length > 0) {
 const scenarios = SCENARIOS.filter((s) => !wanted || wanted.includes(s.name));
 const runs = Number(values.runs);
 const corpus = path.resolve(values.corpus);
+if (!(await stat(path.join(corpus, 'vmlinux')).catch(() => null))) {
+  process.stderr.write(`no vmlinux in ${corpus}: fetch a corpus with ../shared/bench/fetch-corpus.sh\n`);
+  process.exit(2);
+}
 const corpusModules = await pickModules(corpus, undefined);
 const modules = values.modules === undefined ? corpusModules : corpusModules.slice(0, Number(values.modules));
 const jobs = os.availableParallelism();
@@ -65,10 +69,22 @@ const started = performance.now();
 process.stderr.write(`${modules.length} of ${corpusModules.length} modules from ${corpus} (${(moduleBytes / 2 ** 20).toFixed(0)} MiB), ` +
   `${runs} runs, ${jobs} cores, load ${loadStart.map((l) => l.toFixed(2)).join(' ')}, ${paholeVersion} (${pahole.flags})\n`);
 
+// Ctrl-C: stop this round's daemon and remove the scratch dir before exiting.
+let current: Round | null = null;
+process.once('SIGINT', () => {
+  progress.done();
+  process.stderr.write('interrupted: cleaning up\n');
+  void (current?.close() ?? Promise.resolve())
+    .catch(() => undefined)
+    .then(() => rm(work, { recursive: true, force: true }))
+    .finally(() => process.exit(130));
+});
+
 const samples = new Map(scenarios.map((s) => [s.name, { naive: [] as number[][], btfd: [] as number[][], details: [] as Record<string, number | string>[] }]));
 try {
   for (let r = 0; r < runs; r++) {
     const round = createRound({ index: r, corpus, modules, work, jobs, pahole, progress: (text) => progress.note(text) });
+    current = round;
     try {
       for (const scenario of scenarios) {
         progress.step(`run ${r + 1}/${runs} ${scenario.name}`);

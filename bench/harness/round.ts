@@ -9,7 +9,7 @@ import { readSections } from '../../daemon/elf/elf-file.js';
 import { createBtfd, type Btfd, type BuildJson } from './btfd.js';
 import { diskBytes } from './disk.js';
 import { naiveBuild, type Pahole } from './naive.js';
-import { copyTree, stripBtf, type Tree } from './tree.js';
+import { copyTree, type Tree } from './tree.js';
 
 export interface RoundOptions {
   readonly index: number;
@@ -34,6 +34,8 @@ export interface Round extends RoundOptions {
   coldBuild(): Promise<{ seconds: number; report: BuildJson; cacheBytes: number; btfBytes: number }>;
   /** The daemon watching the btfd tree, its first pass done. */
   watching(): Promise<void>;
+  /** `make()` once per round under `key`: setup that several scenarios share. */
+  shared<T>(key: string, make: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export function createRound(options: RoundOptions): Round {
   const btfdTree = once(() => copyTree(options.corpus, options.modules, path.join(dir, 'tree'), options.jobs));
   let daemonUp = false;
   let watched: string | null = null;
+  const sharedSetups = new Map<string, Promise<unknown>>();
 
   const round: Round = {
     ...options,
@@ -90,6 +93,10 @@ export function createRound(options: RoundOptions): Round {
       options.progress('btfd: watching, first pass');
       await btfd.waitSettled(tree.dir, since, 30 * 60_000);
     }),
+    shared<T>(key: string, make: () => Promise<T>): Promise<T> {
+      if (!sharedSetups.has(key)) sharedSetups.set(key, make());
+      return sharedSetups.get(key) as Promise<T>;
+    },
     async close() {
       if (watched !== null) await btfd.cli(['unwatch', watched]).catch(() => undefined);
       if (daemonUp) await btfd.stop();
@@ -99,4 +106,3 @@ export function createRound(options: RoundOptions): Round {
   return round;
 }
 
-export { stripBtf };

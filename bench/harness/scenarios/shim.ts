@@ -21,33 +21,26 @@ interface ShimSetup {
   call(): Promise<number>;
 }
 
-const setups = new WeakMap<Round, Promise<ShimSetup>>();
-
 /** A scratch dir with vmlinux and one stripped module; the first call fills the cache. */
 function shimSetup(round: Round): Promise<ShimSetup> {
-  let setup = setups.get(round);
-  if (!setup) {
-    setup = (async () => {
-      const tree = await round.btfdTree();
-      await round.coldBuild();
-      const dir = path.join(path.dirname(round.btfd.home), 'shim');
-      await mkdir(dir, { recursive: true });
-      await symlink(tree.vmlinux, path.join(dir, 'vmlinux'));
-      const source = tree.modules[Math.floor(tree.modules.length / 2)]!;
-      const pristine = path.join(dir, 'pristine.ko');
-      await run('objcopy', ['--remove-section', '.BTF', source, pristine]);
-      const target = path.join(dir, path.basename(source));
-      await copyFile(pristine, target);
-      const args = ['-J', ...round.pahole.flags.split(/\s+/).filter(Boolean), '--btf_base', 'vmlinux', path.basename(target)];
-      const env = { ...round.btfd.env, BTFD_SHIM_DEBUG: '1' };
-      const warm = await run(SHIM, args, { env, cwd: dir });
-      if (!warm.stderr.includes('by the daemon')) throw new Error(`the daemon did not answer the shim: ${warm.stderr}`);
-      const quiet = { ...round.btfd.env };
-      return { dir, pristine, target, call: async () => (await run(SHIM, args, { env: quiet, cwd: dir })).seconds * 1000 };
-    })();
-    setups.set(round, setup);
-  }
-  return setup;
+  return round.shared('shim', async () => {
+    const tree = await round.btfdTree();
+    await round.coldBuild();
+    const dir = path.join(path.dirname(round.btfd.home), 'shim');
+    await mkdir(dir, { recursive: true });
+    await symlink(tree.vmlinux, path.join(dir, 'vmlinux'));
+    const source = tree.modules[Math.floor(tree.modules.length / 2)]!;
+    const pristine = path.join(dir, 'pristine.ko');
+    await run('objcopy', ['--remove-section', '.BTF', source, pristine]);
+    const target = path.join(dir, path.basename(source));
+    await copyFile(pristine, target);
+    const args = ['-J', ...round.pahole.flags.split(/\s+/).filter(Boolean), '--btf_base', 'vmlinux', path.basename(target)];
+    const env = { ...round.btfd.env, BTFD_SHIM_DEBUG: '1' };
+    const warm = await run(SHIM, args, { env, cwd: dir });
+    if (!warm.stderr.includes('by the daemon')) throw new Error(`the daemon did not answer the shim: ${warm.stderr}`);
+    const quiet = { ...round.btfd.env };
+    return { dir, pristine, target, call: async () => (await run(SHIM, args, { env: quiet, cwd: dir })).seconds * 1000 };
+  });
 }
 
 export const shimHit: Scenario = {
