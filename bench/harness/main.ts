@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createProgress } from './progress.js';
-import { run } from './run-process.js';
+import { q, run } from './run-process.js';
 import { formatSummary } from './summary.js';
 import type { BenchResults, ScenarioResult } from './results.js';
 import { createRound, type Round } from './round.js';
@@ -46,15 +46,22 @@ if (unknown.length > 0) {
 }
 const scenarios = SCENARIOS.filter((s) => !wanted || wanted.includes(s.name));
 const runs = Number(values.runs);
+const moduleCount = values.modules === undefined ? undefined : Number(values.modules);
+for (const [name, n] of [['--runs', runs], ['--modules', moduleCount ?? 1]] as const) {
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`${name} must be a positive integer\n`);
+    process.exit(2);
+  }
+}
 const corpus = path.resolve(values.corpus);
 if (!(await stat(path.join(corpus, 'vmlinux')).catch(() => null))) {
   process.stderr.write(`no vmlinux in ${corpus}: fetch a corpus with ../shared/bench/fetch-corpus.sh\n`);
   process.exit(2);
 }
 const corpusModules = await pickModules(corpus, undefined);
-const modules = values.modules === undefined ? corpusModules : corpusModules.slice(0, Number(values.modules));
+const modules = moduleCount === undefined ? corpusModules : corpusModules.slice(0, moduleCount);
 const jobs = os.availableParallelism();
-const paholePath = (await run('sh', ['-c', `command -v ${values.pahole}`])).stdout.trim();
+const paholePath = (await run('sh', ['-c', `command -v ${q(values.pahole!)}`])).stdout.trim();
 const pahole = { path: paholePath, flags: values.flags! };
 const paholeVersion = (await run(paholePath, ['--version'])).stdout.trim();
 const commit = (await run('git', ['rev-parse', '--short', 'HEAD'], { allowFailure: true })).stdout.trim() || 'unknown';
