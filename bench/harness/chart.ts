@@ -12,7 +12,7 @@ const PLOT_W = 420;
 const ROW_H = 24;
 const TOP = 40;
 const MIN_LOG = -3; // 1/1000
-const MAX_LOG = 1; // 10
+const MAX_LOG = 2; // 100
 
 function escape(s: string): string {
   return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
@@ -26,7 +26,7 @@ export function renderChart(r: BenchResults): string {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="bold">btfd ÷ naive, medians of ${r.runs} runs, ${r.corpus.modules} modules (log scale; left of 1 = btfd faster)</text>`,
+    `<text x="10" y="20" font-size="14" font-weight="bold">btfd ÷ naive, ${r.corpus.modules} modules, median over ${r.runs} run${r.runs === 1 ? '' : 's'} (log scale; left of 1: btfd faster)</text>`,
   ];
   for (let e = MIN_LOG; e <= MAX_LOG; e++) {
     const gx = x(10 ** e);
