@@ -33,6 +33,6 @@ export const baseChanged: Scenario = {
       () => (round.progress('btfd: build on the new base'), round.btfd.build(tree.dir, base, round.pahole.flags)),
     );
     const r = built.report;
-    return { naive: [naive], btfd: [built.seconds], detail: { relocated: r.relocated, regenerated: r.regenerated, restored: r.restored, modules: r.modules, engineSeconds: r.seconds } };
+    return { naive: [naive], btfd: [built.seconds], detail: { relocated: r.relocated, regenerated: r.regenerated, restored: r.restored, modules: r.modules, failed: r.failed, engineSeconds: r.seconds } };
   },
 };

@@ -9,6 +9,6 @@ export const cold: Scenario = {
   goal: { kind: 'ratio', ratio: 0.9 },
   async run(round) {
     const [naive, built] = await round.interleave(() => round.naiveFull(), () => round.coldBuild());
-    return { naive: [naive], btfd: [built.seconds], detail: { regenerated: built.report.regenerated, modules: built.report.modules, engineSeconds: built.report.seconds } };
+    return { naive: [naive], btfd: [built.seconds], detail: { regenerated: built.report.regenerated, modules: built.report.modules, failed: built.report.failed, engineSeconds: built.report.seconds } };
   },
 };

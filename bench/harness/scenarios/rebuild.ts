@@ -18,7 +18,7 @@ function rebuild(name: string, title: string): Scenario {
       const naive = await round.naiveFull();
       round.progress(`btfd: ${title}`);
       const { seconds, report } = await round.btfd.build(tree.dir, tree.vmlinux, round.pahole.flags);
-      return { naive: [naive], btfd: [seconds], detail: { fresh: report.fresh, modules: report.modules, engineSeconds: report.seconds } };
+      return { naive: [naive], btfd: [seconds], detail: { fresh: report.fresh, modules: report.modules, failed: report.failed, engineSeconds: report.seconds } };
     },
   };
 }

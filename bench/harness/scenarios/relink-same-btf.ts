@@ -23,6 +23,6 @@ export const relinkSameBtf: Scenario = {
     await rename(`${tree.vmlinux}.new`, tree.vmlinux);
     round.progress('btfd: build after the relink');
     const { seconds, report } = await round.btfd.build(tree.dir, tree.vmlinux, round.pahole.flags);
-    return { naive: [naive], btfd: [seconds], detail: { fresh: report.fresh, modules: report.modules, engineSeconds: report.seconds } };
+    return { naive: [naive], btfd: [seconds], detail: { fresh: report.fresh, modules: report.modules, failed: report.failed, engineSeconds: report.seconds } };
   },
 };

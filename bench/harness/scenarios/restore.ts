@@ -19,7 +19,7 @@ export const restore: Scenario = {
     await stripBtf(tree, round.jobs);
     round.progress('btfd: restore');
     const { seconds, report } = await round.btfd.build(tree.dir, tree.vmlinux, round.pahole.flags);
-    return { naive: [naive], btfd: [seconds], detail: { restored: report.restored, modules: report.modules, engineSeconds: report.seconds } };
+    return { naive: [naive], btfd: [seconds], detail: { restored: report.restored, modules: report.modules, failed: report.failed, engineSeconds: report.seconds } };
   },
 };
 
@@ -34,6 +34,6 @@ export const rebuildAfterRestore: Scenario = {
     const naive = await round.naiveFull();
     round.progress('btfd: rebuild after the restore');
     const { seconds, report } = await round.btfd.build(tree.dir, tree.vmlinux, round.pahole.flags);
-    return { naive: [naive], btfd: [seconds], detail: { fresh: report.fresh, modules: report.modules, engineSeconds: report.seconds } };
+    return { naive: [naive], btfd: [seconds], detail: { fresh: report.fresh, modules: report.modules, failed: report.failed, engineSeconds: report.seconds } };
   },
 };

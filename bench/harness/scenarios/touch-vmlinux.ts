@@ -16,6 +16,6 @@ export const touchVmlinux: Scenario = {
     await utimes(tree.vmlinux, now, now);
     round.progress('btfd: build after touch vmlinux');
     const { seconds, report } = await round.btfd.build(tree.dir, tree.vmlinux, round.pahole.flags);
-    return { naive: [naive], btfd: [seconds], detail: { fresh: report.fresh, modules: report.modules, engineSeconds: report.seconds } };
+    return { naive: [naive], btfd: [seconds], detail: { fresh: report.fresh, modules: report.modules, failed: report.failed, engineSeconds: report.seconds } };
   },
 };
