@@ -4,7 +4,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { BtfdError } from '../../shared/errors.js';
-import { lastChangeNs, stampOf, type FileStamp } from '../fs/file-stamp.js';
+import { keepsSubSecondTimes, lastChangeNs, stampOf, type FileStamp } from '../fs/file-stamp.js';
 import { RACY_WINDOW_NS, type FileDigests } from '../store/stat-cache.js';
 import type { ArtifactCache, RelatedAction } from '../store/artifact-cache.js';
 import type { ModuleRecord } from '../store/module-records.js';
@@ -18,6 +18,12 @@ import type { WorkerPool } from './worker-pool.js';
 
 /** Recent base snapshots offered for reading a resolved `.BTF_ids` back. */
 const RECENT_BASES_OFFERED = 4;
+
+/**
+ * The racy window where the filesystem keeps sub-second times: two jiffies at HZ=100, the
+ * coarsest tick Linux stamps such files with (a write after the stat then gets a later stamp).
+ */
+const SUB_SECOND_RACY_WINDOW_NS = 20_000_000n;
 
 export interface ModuleInputReader {
   /** Read a module's plan inputs; `readOnly` (explain) writes nothing, not even the stat cache. */
@@ -89,10 +95,13 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
       const inputs: KeyInputs = { recipe: RECIPE_SPLIT_BTF, tool: ctx.tool.identity, flags: ctx.flags.flags, base: ctx.baseDigest, module: digests.contentDigest };
       const key = computeKey(inputs);
       const cached = await cache.lookup(key, { tally: !readOnly });
+      // A racy plan makes the worker hash the module again after pahole: only pay that where a
+      // write after this stat could really leave the same stamp.
+      const racyWindowNs = keepsSubSecondTimes(stamp) ? SUB_SECOND_RACY_WINDOW_NS : RACY_WINDOW_NS;
       return {
         path: modulePath,
         stamp,
-        racy: lastChangeNs(stamp) >= statTakenNs - RACY_WINDOW_NS,
+        racy: lastChangeNs(stamp) >= statTakenNs - racyWindowNs,
         inputs,
         key,
         outputsDigest: digests.outputsDigest,

@@ -3,6 +3,10 @@
  * contents could have (git's and ccache's stat cache compare the same ones). Times are in
  * nanoseconds, so only writes within one filesystem timestamp tick can hide; the stat cache's
  * racy rule and the worker's re-digest cover those.
+ *
+ * How long that tick is depends on the filesystem: Linux stamps files from its coarse clock, one
+ * jiffy (1–10 ms), where the filesystem keeps sub-second times (ext4, xfs, btrfs, tmpfs); ext3,
+ * FAT and some network mounts keep whole seconds.
  */
 import type { BigIntStats } from 'node:fs';
 
@@ -20,6 +24,15 @@ export function stampOf(info: BigIntStats): FileStamp {
 
 export function sameStamp(a: FileStamp, b: FileStamp): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+/**
+ * Whether the file's filesystem keeps sub-second times: sub-second digits in either time prove
+ * it. A stamp without any may come from a whole-second filesystem (or, once in 10^9, from chance),
+ * so callers then assume the coarse tick.
+ */
+export function keepsSubSecondTimes(stamp: FileStamp): boolean {
+  return stamp.mtimeNs % 1_000_000_000n !== 0n || stamp.ctimeNs % 1_000_000_000n !== 0n;
 }
 
 /** The later of a stamp's mtime and ctime: when its contents last changed, as far as stat knows. */
