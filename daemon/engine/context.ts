@@ -110,6 +110,7 @@ export function createContextResolver(options: ContextOptions): ContextResolver 
    * digest is only returned once its snapshot exists, so whatever pahole reads is what it names.
    */
   async function baseDigest(basePath: string, readOnly = false): Promise<string> {
+    const statTakenMs = Date.now();
     const info = await stat(basePath, { bigint: true }).catch(() => null);
     const stamp = info ? stampOf(info) : null;
     const known = stamp ? store.statCache.lookup(basePath, stamp) : null;
@@ -118,7 +119,7 @@ export function createContextResolver(options: ContextOptions): ContextResolver 
     if (readOnly) return digest;
     await store.bases.put(btf);
     store.bases.prune();
-    if (stamp) store.statCache.record(basePath, stamp, { contentDigest: digest, outputsDigest: null });
+    if (stamp) store.statCache.record(basePath, stamp, { contentDigest: digest, outputsDigest: null }, statTakenMs);
     return digest;
   }
 

@@ -28,6 +28,7 @@ import { describeKey } from './cache-key.js';
 import { createContextResolver, type ContextRequest, type TreeContext } from './context.js';
 import { createExecutor } from './executor.js';
 import { mapLimited } from './map-limited.js';
+import { createOwnWriteSettler } from './own-write-settler.js';
 import { createModuleInputReader } from './module-inputs.js';
 import { createBaseViews } from './module-btf-ids.js';
 import { createOwnWrites } from './own-writes.js';
@@ -217,6 +218,11 @@ export function createEngine(options: EngineOptions): Engine {
       }),
     },
   });
+  // A build's fresh writes are hashed again once they are no longer racy, so the next build trusts them.
+  const settler = createOwnWriteSettler({
+    settle: (ctx, modulePath) => executor.withFileLock(modulePath, () => inputs.settle(ctx, modulePath)),
+    log,
+  });
   const running = new Set<Promise<unknown>>();
   let closing: Promise<void> | null = null;
 
@@ -314,6 +320,7 @@ export function createEngine(options: EngineOptions): Engine {
       results,
     };
     evictIfOverLimit();
+    settler.add(ctx, results.filter((r) => r.outcome === 'restored' || r.outcome === 'relocated' || r.outcome === 'regenerated').map((r) => r.path));
     log.info({ dir: report.dir, modules: report.modules, outcomes: describeCounts(report), seconds: report.seconds }, 'build finished');
     return report;
   }
@@ -402,7 +409,7 @@ export function createEngine(options: EngineOptions): Engine {
     close() {
       closing ??= (async () => {
         Atomics.store(stopFlag, 0, 1);
-        await Promise.allSettled([...running]);
+        await Promise.allSettled([...running, settler.close()]);
         await pool.close();
       })();
       return closing;

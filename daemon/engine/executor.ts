@@ -107,12 +107,13 @@ export function createExecutor(options: ExecutorOptions): Executor {
     const swept = await sweepTempFilesOf(target.path);
     if (swept > 0) log.info({ module: plan.path, swept }, 'removed temp files of an interrupted write');
     await installSections(target.path, sections);
+    const statTakenMs = Date.now();
     const after = stampOf(await stat(target.path, { bigint: true }).catch((err: unknown) => {
       throw new BtfdError('BTFD_ERR_MODULE_DELETED', `${plan.path} was deleted just after btfd wrote it`, { cause: err });
     }));
     options.ownWrites.note(plan.path, after);
     // A partial install leaves outputs btfd did not write: the next plan hashes them.
-    if (scope === 'artifact') store.statCache.record(plan.path, after, { contentDigest: plan.inputs.module, outputsDigest: stored.outputsDigest });
+    if (scope === 'artifact') store.statCache.record(plan.path, after, { contentDigest: plan.inputs.module, outputsDigest: stored.outputsDigest }, statTakenMs);
   }
 
   return {

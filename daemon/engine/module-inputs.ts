@@ -4,8 +4,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { BtfdError } from '../../shared/errors.js';
-import { keepsSubSecondTimes, lastChangeNs, stampOf, type FileStamp } from '../fs/file-stamp.js';
-import { RACY_WINDOW_NS, type FileDigests } from '../store/stat-cache.js';
+import { stampOf, type FileStamp } from '../fs/file-stamp.js';
+import { isRacy, type FileDigests } from '../store/stat-cache.js';
 import type { ArtifactCache, RelatedAction } from '../store/artifact-cache.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import type { Store } from '../store/store.js';
@@ -19,12 +19,6 @@ import type { WorkerPool } from './worker-pool.js';
 /** Recent base snapshots offered for reading a resolved `.BTF_ids` back. */
 const RECENT_BASES_OFFERED = 4;
 
-/**
- * The racy window where the filesystem keeps sub-second times: two jiffies at HZ=100, the
- * coarsest tick Linux stamps such files with (a write after the stat then gets a later stamp).
- */
-const SUB_SECOND_RACY_WINDOW_NS = 20_000_000n;
-
 export interface ModuleInputReader {
   /** Read a module's plan inputs; `readOnly` (explain) writes nothing, not even the stat cache. */
   read(ctx: TreeContext, modulePath: string, readOnly?: boolean): Promise<PlanInputs>;
@@ -33,6 +27,11 @@ export interface ModuleInputReader {
    * the current base, the base of its last build, or recent bases; or what btfd last installed.
    */
   btfIdsHints(ctx: TreeContext, previous: ModuleRecord | null): Promise<BtfIdsHints>;
+  /**
+   * Hash a module again if the stat cache holds it only racily (btfd's own fresh writes do), so
+   * the next build trusts its stamp; false when it was already trusted or is racy still.
+   */
+  settle(ctx: TreeContext, modulePath: string): Promise<boolean>;
 }
 
 function toBuffers(record: Record<string, Uint8Array>): Map<string, Buffer> {
@@ -59,14 +58,29 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
 
   /** Content and output digests of a module, from the stat cache or by hashing in a worker. */
   async function fileDigests(
-    modulePath: string, stamp: FileStamp, hints: () => Promise<BtfIdsHints>, readOnly: boolean, signal: AbortSignal | undefined,
+    modulePath: string, stamp: FileStamp, statTakenMs: number, hints: () => Promise<BtfIdsHints>, readOnly: boolean, signal: AbortSignal | undefined,
   ): Promise<FileDigests> {
     const known = store.statCache.lookup(modulePath, stamp);
     if (known) return known;
     const result = await pool.digest({ path: modulePath, btfIds: await hints() }, signal);
     const digests = { contentDigest: result.digest, outputsDigest: sectionsDigest(toBuffers(result.outputs)) };
-    if (!readOnly) store.statCache.record(modulePath, stamp, digests);
+    if (!readOnly) store.statCache.record(modulePath, stamp, digests, statTakenMs);
     return digests;
+  }
+
+  /** The module's stat, and when it was taken (before the call: never later than the truth). */
+  async function statModule(modulePath: string): Promise<{ stamp: FileStamp; statTakenMs: number }> {
+    const statTakenMs = Date.now();
+    const info = await stat(modulePath, { bigint: true }).catch((err: unknown) => {
+      throw new BtfdError('BTFD_ERR_MODULE_NOT_FOUND', `${modulePath} does not exist`, { cause: err });
+    });
+    return { stamp: stampOf(info), statTakenMs };
+  }
+
+  /** The module's last build, if it ever had one (a module that only ever failed has none). */
+  function previousBuild(modulePath: string): ModuleRecord | null {
+    const record = store.modules.get(modulePath);
+    return record !== null && record.key !== '' ? record : null;
   }
 
   /**
@@ -82,26 +96,26 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
 
   return {
     btfIdsHints,
+    async settle(ctx, modulePath) {
+      const { stamp, statTakenMs } = await statModule(modulePath);
+      if (store.statCache.lookup(modulePath, stamp) || isRacy(stamp, BigInt(statTakenMs) * 1_000_000n)) return false;
+      const previous = previousBuild(modulePath);
+      await fileDigests(modulePath, stamp, statTakenMs, () => btfIdsHints(ctx, previous), false, undefined);
+      return true;
+    },
     async read(ctx, modulePath, readOnly = false) {
-      const statTakenNs = BigInt(Date.now()) * 1_000_000n;
-      const info = await stat(modulePath, { bigint: true }).catch((err: unknown) => {
-        throw new BtfdError('BTFD_ERR_MODULE_NOT_FOUND', `${modulePath} does not exist`, { cause: err });
-      });
-      const stamp = stampOf(info);
-      // A module that only ever failed has no build to compare with.
-      const record = store.modules.get(modulePath);
-      const previous = record !== null && record.key !== '' ? record : null;
-      const digests = await fileDigests(modulePath, stamp, () => btfIdsHints(ctx, previous), readOnly, ctx.signal);
+      const { stamp, statTakenMs } = await statModule(modulePath);
+      const previous = previousBuild(modulePath);
+      const digests = await fileDigests(modulePath, stamp, statTakenMs, () => btfIdsHints(ctx, previous), readOnly, ctx.signal);
       const inputs: KeyInputs = { recipe: RECIPE_SPLIT_BTF, tool: ctx.tool.identity, flags: ctx.flags.flags, base: ctx.baseDigest, module: digests.contentDigest };
       const key = computeKey(inputs);
       const cached = await cache.lookup(key, { tally: !readOnly });
       // A racy plan makes the worker hash the module again after pahole: only pay that where a
       // write after this stat could really leave the same stamp.
-      const racyWindowNs = keepsSubSecondTimes(stamp) ? SUB_SECOND_RACY_WINDOW_NS : RACY_WINDOW_NS;
       return {
         path: modulePath,
         stamp,
-        racy: lastChangeNs(stamp) >= statTakenNs - racyWindowNs,
+        racy: isRacy(stamp, BigInt(statTakenMs) * 1_000_000n),
         inputs,
         key,
         outputsDigest: digests.outputsDigest,

@@ -2,11 +2,11 @@
  * The stat cache (ccache's inode cache, watchman's content hash cache): a file's digests keyed by
  * its path and stamp, so a rescan or a restart re-hashes only files whose stat changed.
  *
- * An entry is trusted only when the file's mtime and ctime are older than the moment it was
- * recorded by more than {@link RACY_WINDOW_NS} (git's "racily clean" rule): a write landing in the
- * same timestamp tick as the hash would otherwise go unseen.
+ * An entry is trusted only when the file's mtime and ctime are older than the stat it was hashed
+ * after by more than the racy window (git's "racily clean" rule): a write landing in the same
+ * timestamp tick as that stat would otherwise go unseen.
  */
-import { lastChangeNs, type FileStamp } from '../fs/file-stamp.js';
+import { keepsSubSecondTimes, lastChangeNs, type FileStamp } from '../fs/file-stamp.js';
 import { toInt64, type Db, type Guarded } from './database.js';
 
 /**
@@ -15,6 +15,22 @@ import { toInt64, type Db, type Guarded } from './database.js';
  * recorded within a second of its last change.
  */
 export const RACY_WINDOW_NS = 1_000_000_000n;
+
+/**
+ * The racy window where the filesystem keeps sub-second times: two jiffies at HZ=100, the
+ * coarsest tick Linux stamps such files with (a write after the stat then gets a later stamp).
+ */
+export const SUB_SECOND_RACY_WINDOW_NS = 20_000_000n;
+
+/** The racy window for a file with this stamp: sub-second where its filesystem keeps such times. */
+export function racyWindowNs(stamp: FileStamp): bigint {
+  return keepsSubSecondTimes(stamp) ? SUB_SECOND_RACY_WINDOW_NS : RACY_WINDOW_NS;
+}
+
+/** True when a write right after a stat taken at `statTakenNs` could leave `stamp` unchanged. */
+export function isRacy(stamp: FileStamp, statTakenNs: bigint): boolean {
+  return lastChangeNs(stamp) >= statTakenNs - racyWindowNs(stamp);
+}
 
 /** What the stat cache remembers about a file's content. */
 export interface FileDigests {
@@ -27,8 +43,11 @@ export interface FileDigests {
 export interface StatCache {
   /** Digests recorded for `path` if `stamp` still matches and the entry is not racy, else null. */
   lookup(path: string, stamp: FileStamp): FileDigests | null;
-  /** Remember the digests of `path` as it was when `stamp` was taken (stat before hashing). */
-  record(path: string, stamp: FileStamp, digests: FileDigests): void;
+  /**
+   * Remember the digests of `path` as it was when `stamp` was taken (stat before hashing);
+   * `statTakenMs` is when that stat began (default: now, which is later, so never less racy).
+   */
+  record(path: string, stamp: FileStamp, digests: FileDigests, statTakenMs?: number): void;
   forget(path: string): void;
   /** Rows in the cache. */
   count(): number;
@@ -72,13 +91,13 @@ export function createStatCache(db: Db, guarded: Guarded, nowMs: () => number): 
           && row.mtime_ns === stamp.mtimeNs && row.ctime_ns === stamp.ctimeNs;
         if (!same) return null;
         // ctime counts too: a write that restores an old mtime (touch -d, cp -p) still moves it.
-        if (lastChangeNs(stamp) >= row.recorded_ns - RACY_WINDOW_NS) return null;
+        if (isRacy(stamp, row.recorded_ns)) return null;
         return { contentDigest: row.content_digest, outputsDigest: row.outputs_digest };
       }),
-    record: (filePath, stamp, digests) =>
+    record: (filePath, stamp, digests, statTakenMs = nowMs()) =>
       guarded('stat cache record', () => {
         sql.put.run(filePath, toInt64(stamp.dev), toInt64(stamp.ino), stamp.size, stamp.mtimeNs, stamp.ctimeNs,
-          BigInt(Math.trunc(nowMs())) * 1_000_000n, digests.contentDigest, digests.outputsDigest);
+          BigInt(Math.trunc(statTakenMs)) * 1_000_000n, digests.contentDigest, digests.outputsDigest);
       }),
     forget: (filePath) =>
       guarded('stat cache forget', () => {
