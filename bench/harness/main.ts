@@ -55,7 +55,7 @@ for (const [name, n] of [['--runs', runs], ['--modules', moduleCount ?? 1]] as c
 }
 const corpus = path.resolve(values.corpus);
 if (!(await stat(path.join(corpus, 'vmlinux')).catch(() => null))) {
-  process.stderr.write(`no vmlinux in ${corpus}: fetch a corpus with ../shared/bench/fetch-corpus.sh\n`);
+  process.stderr.write(`no vmlinux in ${corpus}: fetch a corpus with bench/fetch-corpus.sh\n`);
   process.exit(2);
 }
 const corpusModules = await pickModules(corpus, undefined);

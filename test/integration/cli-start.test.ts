@@ -2,7 +2,7 @@
  * What `btfd status --json` loads: a loader hook records every module the command imports, and
  * none of the heavy ones (TypeBox, fastify, pino, the progress bar, commander, anything of the
  * daemon, node:child_process, node:crypto) may be among them. Deterministic where a timing test on
- * these shared machines would not be; the timing itself is in BENCHMARKS.md (bench/cli-start.sh).
+ * these shared machines would not be; the timing itself is in BENCHMARKS.md (the `status` scenario of `npm run bench`).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

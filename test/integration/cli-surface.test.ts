@@ -37,10 +37,14 @@ test('build: option values may start with a dash, --json always prints JSON, an 
   const env = { BTFD_HOME: path.join(dir, 'h') };
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
 
-  // -V is pahole's (verbose), not btfd's --version; and --pahole after the command name is taken.
+  // -V is pahole's (verbose), not btfd's --version: it reaches the flags guard, which passes only
+  // encoding flags; a dash-led encoding flag passes, and --pahole after the command name is taken.
   const verbose = await runCli(['build', kernel.dir, '--pahole-flags', '-V', '--pahole', 'pahole', '--no-daemon', '--json'], env);
-  assert.equal(verbose.code, 0, verbose.stderr);
-  assert.equal(JSON.parse(verbose.stdout).flags, '-V');
+  assert.equal(verbose.code, 2, verbose.stderr);
+  assert.equal(JSON.parse(verbose.stdout).error.code, 'BTFD_ERR_TOOL_FLAGS_INVALID');
+  const floats = await runCli(['build', kernel.dir, '--pahole-flags', '--btf_gen_floats', '--pahole', 'pahole', '--no-daemon', '--json'], env);
+  assert.equal(floats.code, 0, floats.stderr);
+  assert.equal(JSON.parse(floats.stdout).flags, '--btf_gen_floats');
 
   const noBase = await runCli(['build', kernel.dir, '--base', path.join(dir, 'nope'), '--no-daemon', '--json'], env);
   assert.equal(noBase.code, 2);

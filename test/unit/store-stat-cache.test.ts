@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { FileStamp } from '../../daemon/fs/file-stamp.js';
+import { RACY_WINDOW_NS, racyWindowNs, SUB_SECOND_RACY_WINDOW_NS } from '../../daemon/store/stat-cache.js';
 import { openStore, type Store } from '../../daemon/store/store.js';
 
 interface Setup {
@@ -92,23 +93,45 @@ test('stat values beyond 2^53 and unsigned 64-bit dev/ino are stored exactly', (
 
 test('a racily recorded entry is not trusted until it is recorded again later', (t) => {
   const { store, file, clock } = setup(t);
+  // This filesystem keeps sub-second times, as the window below assumes (and a whole-second stamp
+  // gets the 1 s window: the next test).
   const stat = statKey(file);
+  assert.equal(racyWindowNs(stat), SUB_SECOND_RACY_WINDOW_NS);
+  const windowMs = Number(SUB_SECOND_RACY_WINDOW_NS / 1_000_000n);
   const changed = changedMs(stat);
 
-  // Recorded in the same second the file changed: a write in the same timestamp tick could hide.
-  clock.ms = changed + 400;
+  // Stat taken within the window of the file's change: a write in the same timestamp tick could hide.
+  clock.ms = changed + windowMs / 2;
   store.statCache.record(file, stat, DIGESTS);
   assert.equal(store.statCache.lookup(file, stat), null);
 
   // Exactly at the edge of the window is still not trusted.
-  clock.ms = changed + 1000;
+  clock.ms = changed + windowMs;
   store.statCache.record(file, stat, DIGESTS);
   assert.equal(store.statCache.lookup(file, stat), null);
 
-  // The caller re-hashed and records again after the window: now trusted.
-  clock.ms = changed + 1001;
+  // The caller re-hashed after a stat taken past the window: now trusted.
+  clock.ms = changed + windowMs + 1;
   store.statCache.record(file, stat, DIGESTS);
   assert.deepEqual(store.statCache.lookup(file, stat), DIGESTS);
+
+  // What counts is when the stat was taken, not when the hash was recorded.
+  store.statCache.record(file, stat, DIGESTS, changed + windowMs / 2);
+  assert.equal(store.statCache.lookup(file, stat), null);
+});
+
+test('a whole-second stamp (a coarse filesystem) gets the 1 s window', (t) => {
+  const { store, file, clock } = setup(t);
+  const real = statKey(file);
+  const coarse = { ...real, mtimeNs: (real.mtimeNs / 1_000_000_000n) * 1_000_000_000n, ctimeNs: (real.ctimeNs / 1_000_000_000n) * 1_000_000_000n };
+  assert.equal(racyWindowNs(coarse), RACY_WINDOW_NS);
+  const changed = changedMs(coarse);
+  clock.ms = changed + 1000;
+  store.statCache.record(file, coarse, DIGESTS);
+  assert.equal(store.statCache.lookup(file, coarse), null);
+  clock.ms = changed + 1001;
+  store.statCache.record(file, coarse, DIGESTS);
+  assert.deepEqual(store.statCache.lookup(file, coarse), DIGESTS);
 });
 
 test('an old mtime does not make an entry trusted when ctime is recent', (t) => {
@@ -117,7 +140,7 @@ test('an old mtime does not make an entry trusted when ctime is recent', (t) => 
   fs.utimesSync(file, longAgo, longAgo); // like cp -p or tar: old mtime, ctime = now
   const stat = statKey(file);
   assert.ok(stat.mtimeNs < stat.ctimeNs);
-  clock.ms = Number(stat.ctimeNs / 1_000_000n) + 100;
+  clock.ms = Number(stat.ctimeNs / 1_000_000n) + 5;
   store.statCache.record(file, stat, DIGESTS);
   assert.equal(store.statCache.lookup(file, stat), null);
   clock.ms += 2000;
