@@ -3,14 +3,12 @@ import type { Scenario } from '../scenario.js';
 import { baseChanged } from './base-changed.js';
 import { cacheBytes } from './cache-bytes.js';
 import { cold } from './cold.js';
-import { rebuildAgain, rebuildFirst } from './rebuild.js';
-import { relinkSameBtf } from './relink-same-btf.js';
+import { rebuildAgain, rebuildFirst, relinkSameBtf, touchVmlinux } from './rebuild.js';
 import { rehash, restart } from './restart.js';
 import { rebuildAfterRestore, restore } from './restore.js';
 import { rss } from './rss.js';
 import { shimFresh, shimHit } from './shim.js';
 import { status } from './status.js';
-import { touchVmlinux } from './touch-vmlinux.js';
 import { watchOne } from './watch-one.js';
 
 export const SCENARIOS: readonly Scenario[] = [

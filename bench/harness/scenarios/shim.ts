@@ -10,7 +10,7 @@ import { SHIM } from '../btfd.js';
 import { naiveModule } from '../naive.js';
 import { run } from '../run-process.js';
 import type { Round } from '../round.js';
-import type { Scenario } from '../scenario.js';
+import type { Sample, Scenario } from '../scenario.js';
 
 const CALLS_PER_ROUND = 10;
 
@@ -43,27 +43,35 @@ function shimSetup(round: Round): Promise<ShimSetup> {
   });
 }
 
+/**
+ * The shim against pahole on one module, call by call, interleaved. `relinked`: the module is put
+ * back to its pristine bytes before each call (a hit: the cached BTF is restored); else it keeps
+ * the BTF the first call installed (fresh: nothing to do).
+ */
+async function perCall(round: Round, relinked: boolean): Promise<Sample> {
+  const s = await shimSetup(round);
+  const naiveCopy = path.join(s.dir, 'naive.ko');
+  const naive: number[] = [];
+  const btfd: number[] = [];
+  if (!relinked) await s.call(); // the module now holds its BTF
+  round.progress(`shim${relinked ? '' : ' (fresh)'} vs pahole, per call`);
+  for (let i = 0; i < CALLS_PER_ROUND; i++) {
+    await copyFile(s.pristine, naiveCopy);
+    if (relinked) await copyFile(s.pristine, s.target);
+    const [n, b] = await round.interleave(async () => (await naiveModule(naiveCopy, round.pahole, path.join(s.dir, 'vmlinux'))) * 1000, () => s.call());
+    naive.push(n);
+    btfd.push(b);
+  }
+  return { naive, btfd, detail: { module: path.basename(s.target) } };
+}
+
 export const shimHit: Scenario = {
   name: 'shim-hit',
   title: 'drop-in on a cache hit after a relink, per call',
   naive: 'pahole -J on the module',
   unit: 'ms',
   goal: { kind: 'at-most', value: 12 },
-  async run(round) {
-    const s = await shimSetup(round);
-    const naiveCopy = path.join(s.dir, 'naive.ko');
-    const naive: number[] = [];
-    const btfd: number[] = [];
-    round.progress('shim vs pahole, per call');
-    for (let i = 0; i < CALLS_PER_ROUND; i++) {
-      await copyFile(s.pristine, naiveCopy);
-      await copyFile(s.pristine, s.target);
-      const [n, b] = await round.interleave(async () => (await naiveModule(naiveCopy, round.pahole, path.join(s.dir, 'vmlinux'))) * 1000, () => s.call());
-      naive.push(n);
-      btfd.push(b);
-    }
-    return { naive, btfd, detail: { module: path.basename(s.target) } };
-  },
+  run: (round) => perCall(round, true),
 };
 
 export const shimFresh: Scenario = {
@@ -72,19 +80,5 @@ export const shimFresh: Scenario = {
   naive: 'pahole -J on the module',
   unit: 'ms',
   goal: { kind: 'at-most', value: 12 },
-  async run(round) {
-    const s = await shimSetup(round);
-    const naiveCopy = path.join(s.dir, 'naive.ko');
-    const naive: number[] = [];
-    const btfd: number[] = [];
-    await s.call(); // the module now holds its BTF
-    round.progress('shim (fresh) vs pahole, per call');
-    for (let i = 0; i < CALLS_PER_ROUND; i++) {
-      await copyFile(s.pristine, naiveCopy);
-      const [n, b] = await round.interleave(async () => (await naiveModule(naiveCopy, round.pahole, path.join(s.dir, 'vmlinux'))) * 1000, () => s.call());
-      naive.push(n);
-      btfd.push(b);
-    }
-    return { naive, btfd };
-  },
+  run: (round) => perCall(round, false),
 };
