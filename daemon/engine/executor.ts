@@ -106,14 +106,17 @@ export function createExecutor(options: ExecutorOptions): Executor {
     // fresh module is not written, and keeps the no-op build free of this readdir).
     const swept = await sweepTempFilesOf(target.path);
     if (swept > 0) log.info({ module: plan.path, swept }, 'removed temp files of an interrupted write');
+    // Recorded as of before the write, so the entry is racy until the settler hashes the file: the
+    // digests are what btfd meant to write, and a foreign write between the rename and the stat
+    // below would otherwise pass for ours.
+    const writeStartedMs = Date.now();
     await installSections(target.path, sections);
-    const statTakenMs = Date.now();
     const after = stampOf(await stat(target.path, { bigint: true }).catch((err: unknown) => {
       throw new BtfdError('BTFD_ERR_MODULE_DELETED', `${plan.path} was deleted just after btfd wrote it`, { cause: err });
     }));
     options.ownWrites.note(plan.path, after);
     // A partial install leaves outputs btfd did not write: the next plan hashes them.
-    if (scope === 'artifact') store.statCache.record(plan.path, after, { contentDigest: plan.inputs.module, outputsDigest: stored.outputsDigest }, statTakenMs);
+    if (scope === 'artifact') store.statCache.record(plan.path, after, { contentDigest: plan.inputs.module, outputsDigest: stored.outputsDigest }, writeStartedMs);
   }
 
   return {
