@@ -45,7 +45,8 @@ export interface StatCache {
   lookup(path: string, stamp: FileStamp): FileDigests | null;
   /**
    * Remember the digests of `path` as it was when `stamp` was taken (stat before hashing);
-   * `statTakenMs` is when that stat began (default: now, which is later, so never less racy).
+   * `statTakenMs` is when that stat began (default: the store's clock now). Callers pass the
+   * time taken before their stat: a later one would trust the entry too soon.
    */
   record(path: string, stamp: FileStamp, digests: FileDigests, statTakenMs?: number): void;
   forget(path: string): void;
