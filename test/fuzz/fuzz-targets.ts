@@ -20,6 +20,7 @@ import { readBtfIdsSource } from '../../daemon/elf/elf-symbols.js';
 import { moduleDigestOptions, viewOf } from '../../daemon/engine/module-btf-ids.js';
 import { BtfdError, isErrorCode } from '../../shared/errors.js';
 import { BTF_IDS_DATA, DEBIAN_61_DATA } from '../helpers/test-data.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 export type TargetName = 'elf' | 'btf' | 'btf-ids';
 
@@ -34,18 +35,6 @@ export type FuzzMessage =
   | { readonly type: 'case'; readonly i: number }
   | { readonly type: 'failure'; readonly i: number; readonly input: string; readonly error: string }
   | { readonly type: 'done'; readonly cases: number; readonly codes: Record<string, number> };
-
-/** mulberry32: small, fast, good enough to pick mutations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING_U32 = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
 
@@ -264,7 +253,7 @@ async function runJob(job: FuzzJob, post: (message: FuzzMessage) => void): Promi
     const deadline = Date.now() + job.budgetMs;
     let i = 0;
     for (; Date.now() < deadline; i += 1) {
-      const random = rng((job.seed ^ Math.imul(i + 1, 0x9e3779b1)) >>> 0);
+      const random = seededRandom((job.seed ^ Math.imul(i + 1, 0x9e3779b1)) >>> 0);
       const input = target.inputs[i % target.inputs.length]!;
       const bytes = mutate(input.bytes, random, input.hot);
       post({ type: 'case', i });

@@ -9,6 +9,7 @@
  */
 import { BTF_KIND, stringAt, type Btf } from '../../daemon/btf/btf-reader.js';
 import { visitStringOffsets, visitTypeIds } from '../../daemon/btf/btf-walk.js';
+import { seededRandom } from './seeded-random.js';
 
 /** One type, independent of string offsets: record words, which words are ids and names. */
 export interface EditableType {
@@ -87,23 +88,11 @@ export function encodeBase(types: readonly EditableType[], order: readonly strin
   return Buffer.concat([header, typeBytes, ...strings]);
 }
 
-/** A deterministic pseudo-random sequence (mulberry32), for reproducible edits. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The base with its types in a shuffled order and strings laid out anew: same types, other ids. */
 export function permuteBase(btf: Btf, seed: number): Buffer {
   const types = editableTypes(btf);
   const order = types.map((_, i) => i + 1);
-  const next = random(seed);
+  const next = seededRandom(seed);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
@@ -156,7 +145,7 @@ export function removeFunctions(btf: Btf, count: number, seed: number): { base: 
   for (const t of types) for (const w of t.idWords) users.set(t.words[w]!, (users.get(t.words[w]!) ?? 0) + 1);
   const functions = types.map((_, i) => i + 1).filter((id) => btf.kinds[id - 1] === BTF_KIND.FUNC && !users.has(id));
   const middle = functions.slice(Math.floor(functions.length / 3), Math.floor((2 * functions.length) / 3));
-  const next = random(seed);
+  const next = seededRandom(seed);
   const picked = new Set<number>();
   while (picked.size < Math.min(count, middle.length)) picked.add(middle[Math.floor(next() * middle.length)]!);
   const gone = new Set(picked);

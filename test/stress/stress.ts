@@ -31,6 +31,7 @@ import type { BuildReport } from '../../shared/build-types.js';
 import { resolveConfig, type Config } from '../../shared/config.js';
 import { createFixtureKernel, fixturePahole, writeVmlinuxVariant, type FixtureKernel, type FixtureVariant } from '../fixtures/fixture-kernel.js';
 import { cleanEnv, pidAlive } from '../helpers/daemon-home.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const { values } = parseArgs({
   options: {
@@ -47,14 +48,7 @@ const LOAD = Number(values.load);
 const COPIES = Number(values.copies);
 const VARIANTS: readonly FixtureVariant[] = ['base', 'typechange'];
 
-let seed = Number(values.seed) >>> 0;
-function random(): number {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const random = seededRandom(Number(values.seed));
 
 const sha = (file: string): string => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 

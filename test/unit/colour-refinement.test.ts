@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { refineColours } from '../../daemon/btf/base-diff.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /** The textbook refinement: colours renumbered from (colour, successors' colours) every round. */
 function referenceRefinement(first: Int32Array, succ: Int32Array, start: Int32Array): Int32Array {
@@ -40,23 +41,12 @@ function samePartition(x: Int32Array, y: Int32Array): boolean {
   });
 }
 
-/** A deterministic generator (mulberry32), so a failure names its seed. */
-function random(seed: number): () => number {
-  let t = seed >>> 0;
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(t ^ (t >>> 15), 1 | t);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /**
  * Two copies of one random graph joined (like bases A and B), the second with one node's colour
  * changed: everything that reaches it must split from its twin, however far away.
  */
 function twinGraphs(seed: number): { first: Int32Array; succ: Int32Array; colour: Int32Array } {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const half = 20 + Math.floor(next() * 200);
   const refsOf: number[][] = [];
   const colourOf: number[] = [];

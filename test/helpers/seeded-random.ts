@@ -1,0 +1,14 @@
+/**
+ * A deterministic pseudo-random sequence (mulberry32): small, fast, and good enough to pick edits,
+ * mutations and kill moments, so a failing run names its seed and replays exactly.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
