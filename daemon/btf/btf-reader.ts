@@ -22,6 +22,23 @@ export const BTF_MAGIC = 0xeb9f;
 export const BTF_VERSION = 1;
 /** struct btf_header for version 1. */
 export const BTF_HEADER_BYTES = 24;
+
+/**
+ * A version-1 BTF header for `typesLength` bytes of types followed by `stringsLength` bytes of
+ * strings, laid out as pahole writes them: header, types, strings, no gaps, flags 0.
+ */
+export function encodeBtfHeader(typesLength: number, stringsLength: number): Buffer {
+  const header = Buffer.alloc(BTF_HEADER_BYTES);
+  header.writeUInt16LE(BTF_MAGIC, 0);
+  header.writeUInt8(BTF_VERSION, 2);
+  header.writeUInt32LE(BTF_HEADER_BYTES, 4);
+  header.writeUInt32LE(0, 8);
+  header.writeUInt32LE(typesLength, 12);
+  header.writeUInt32LE(typesLength, 16);
+  header.writeUInt32LE(stringsLength, 20);
+  return header;
+}
+
 /** Common part of every type record: name_off, info, size/type. */
 const TYPE_HEAD_BYTES = 12;
 /** libbpf's BTF_MAX_NR_TYPES: more cannot be addressed. */

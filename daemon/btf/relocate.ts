@@ -25,7 +25,7 @@
  *     type's witness (base-diff.ts).
  * Under these checks the prototype relocated 151 real modules over 8 bases with no wrong result.
  */
-import { BTF_KIND, describeType, kindOf, nameOf, ownerOfType, parseBtf, stringAt, type Btf } from './btf-reader.js';
+import { BTF_KIND, describeType, encodeBtfHeader, kindOf, nameOf, ownerOfType, parseBtf, stringAt, type Btf } from './btf-reader.js';
 import { AMBIGUOUS, NO_MEMBER, type BaseDiff } from './base-diff.js';
 import { typeShape } from './btf-shape.js';
 import { visitStringOffsets, visitTypeIds } from './btf-walk.js';
@@ -241,14 +241,5 @@ export async function relocateSplitBtf(
     visitTypeIds(m, i, (ref, at) => types.writeUInt32LE(ref < nA ? baseMap.get(ref)! : ref + shift, at - m.typesOffset));
     visitStringOffsets(m, i, (offset, at) => types.writeUInt32LE(stringMap.get(offset)!, at - m.typesOffset));
   }
-  const header = Buffer.alloc(24);
-  header.writeUInt16LE(0xeb9f, 0);
-  header.writeUInt8(1, 2);
-  header.writeUInt8(0, 3);
-  header.writeUInt32LE(24, 4);
-  header.writeUInt32LE(0, 8);
-  header.writeUInt32LE(types.length, 12);
-  header.writeUInt32LE(types.length, 16);
-  header.writeUInt32LE(keptLength, 20);
-  return { ok: true, btf: Buffer.concat([header, types, ...kept]) };
+  return { ok: true, btf: Buffer.concat([encodeBtfHeader(types.length, keptLength), types, ...kept]) };
 }

@@ -7,7 +7,7 @@
  * out again (first-reference order, as libbpf's dedup does, unless an order is given) and writes
  * libbpf's raw layout: a 24-byte header, the types, the strings.
  */
-import { BTF_KIND, stringAt, type Btf } from '../../daemon/btf/btf-reader.js';
+import { BTF_KIND, encodeBtfHeader, stringAt, type Btf } from '../../daemon/btf/btf-reader.js';
 import { visitStringOffsets, visitTypeIds } from '../../daemon/btf/btf-walk.js';
 import { seededRandom } from './seeded-random.js';
 
@@ -78,14 +78,7 @@ export function encodeBase(types: readonly EditableType[], order: readonly strin
   });
   const typeBytes = Buffer.alloc(typeWords.length * 4);
   typeWords.forEach((w, k) => typeBytes.writeUInt32LE(w >>> 0, k * 4));
-  const header = Buffer.alloc(24);
-  header.writeUInt16LE(0xeb9f, 0);
-  header.writeUInt8(1, 2);
-  header.writeUInt32LE(24, 4);
-  header.writeUInt32LE(typeBytes.length, 12);
-  header.writeUInt32LE(typeBytes.length, 16);
-  header.writeUInt32LE(length, 20);
-  return Buffer.concat([header, typeBytes, ...strings]);
+  return Buffer.concat([encodeBtfHeader(typeBytes.length, length), typeBytes, ...strings]);
 }
 
 /** The base with its types in a shuffled order and strings laid out anew: same types, other ids. */
