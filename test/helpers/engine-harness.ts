@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +22,18 @@ export function tempDir(t: TestContext, prefix = 'btfd-'): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * A copy of `module` named `name` in `dir/elsewhere/` (outside any tree under `dir`) and its
+ * bytes: the file a hostile symlink or path points at, to show btfd never writes it.
+ */
+export async function copyOutsideTree(dir: string, module: string, name = 'victim.ko'): Promise<{ outside: string; file: string; bytes: Buffer }> {
+  const outside = path.join(dir, 'elsewhere');
+  await mkdir(outside, { recursive: true });
+  const file = path.join(outside, name);
+  await copyFile(module, file);
+  return { outside, file, bytes: await readFile(file) };
 }
 
 /** A real engine whose cache lives in `cacheDir` (default: a new temp dir), closed after the test. */

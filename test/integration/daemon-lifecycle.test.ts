@@ -15,6 +15,7 @@ import { requestHello } from '../../client/daemon-client.js';
 import { resolveConfig, type Config, type ConfigFlags } from '../../shared/config.js';
 import { BtfdError } from '../../shared/errors.js';
 import { PROTOCOL_VERSION } from '../../shared/version.js';
+import { readLogLines } from '../helpers/daemon-home.js';
 
 const DIST_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DAEMON_MAIN = path.join(DIST_ROOT, 'daemon', 'main.js');
@@ -54,17 +55,7 @@ function tempHome(t: TestContext): Home {
     pids,
     config: (flags = {}) => resolveConfig({ env: { BTFD_HOME: dir }, flags }),
     connect: (extra = {}) => ({ autostart: true, env, startTimeoutMs: DAEMON_START_MS, ...extra }),
-    logLines: () => {
-      const file = path.join(dir, 'state', 'btfd.log');
-      if (!fs.existsSync(file)) return [];
-      return fs.readFileSync(file, 'utf8').split('\n').flatMap((line) => {
-        try {
-          return [JSON.parse(line) as Record<string, unknown>];
-        } catch {
-          return [];
-        }
-      });
-    },
+    logLines: () => readLogLines(path.join(dir, 'state', 'btfd.log')),
   };
   t.after(async () => {
     // Stop whatever daemon still runs for this home, then remove it.

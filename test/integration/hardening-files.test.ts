@@ -14,7 +14,7 @@ import { resolveConfig } from '../../shared/config.js';
 import { parsePaholeModuleArgv } from '../../daemon/engine/pahole-argv.js';
 import { createFixtureKernel } from '../fixtures/fixture-kernel.js';
 import { cliHome, runCli } from '../helpers/cli-harness.js';
-import { tempDir, testEngine } from '../helpers/engine-harness.js';
+import { copyOutsideTree, tempDir, testEngine } from '../helpers/engine-harness.js';
 
 /** Fails the test instead of hanging it: what a FIFO did before. */
 function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
@@ -91,11 +91,7 @@ test('the daemon answers FIFO modules with a code, stays responsive, and stops',
 test('a symlinked module is not written through, and its target outside the tree is untouched', async (t) => {
   const dir = tempDir(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
-  const outside = path.join(dir, 'elsewhere');
-  await mkdir(outside);
-  const target = path.join(outside, 'victim.ko');
-  await copyFile(kernel.modules[0]!, target);
-  const before = await readFile(target);
+  const { file: target, bytes: before } = await copyOutsideTree(dir, kernel.modules[0]!);
   const link = path.join(kernel.dir, 'link.ko');
   await symlink(target, link);
   const { engine } = testEngine(t);
@@ -111,11 +107,7 @@ test('a symlinked module is not written through, and its target outside the tree
 test('modules outside the request\'s tree are refused: ../ paths and symlinked dirs', async (t) => {
   const dir = tempDir(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
-  const outside = path.join(dir, 'elsewhere');
-  await mkdir(outside);
-  const victim = path.join(outside, 'x.ko');
-  await copyFile(kernel.modules[0]!, victim);
-  const before = await readFile(victim);
+  const { outside, file: victim, bytes: before } = await copyOutsideTree(dir, kernel.modules[0]!, 'x.ko');
   await symlink(outside, path.join(kernel.dir, 'linked-dir'));
   const { engine } = testEngine(t);
   const report = await engine.build({

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, readFile, symlink } from 'node:fs/promises';
+import { copyFile, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { createWatchManager, type WatchEvent } from '../../daemon/watch/watch-manager.js';
 import { createFixtureKernel } from '../fixtures/fixture-kernel.js';
-import { tempDir, testEngine } from '../helpers/engine-harness.js';
+import { copyOutsideTree, tempDir, testEngine } from '../helpers/engine-harness.js';
 
 async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<number> {
   const started = Date.now();
@@ -32,11 +32,7 @@ test('a symlink and a FIFO named .ko appear in a watched tree: coded failures, t
   t.after(() => manager.close());
   const dir = tempDir(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
-  const outside = path.join(dir, 'elsewhere');
-  await mkdir(outside);
-  const target = path.join(outside, 'victim.ko');
-  await copyFile(kernel.modules[0]!, target);
-  const before = await readFile(target);
+  const { file: target, bytes: before } = await copyOutsideTree(dir, kernel.modules[0]!);
   const finished = () => events.filter((e): e is Extract<WatchEvent, { type: 'build-finished' }> => e.type === 'build-finished');
 
   await manager.add({ dir: kernel.dir, paholeFlags: '' });
