@@ -8,7 +8,6 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { BtfdError } from '../../shared/errors.js';
 import { stampOf } from '../fs/file-stamp.js';
 import type { Store } from '../store/store.js';
 import { defaultBase, resolveTreeDir } from '../tree/module-tree.js';

@@ -320,7 +320,8 @@ export function createEngine(options: EngineOptions): Engine {
       results,
     };
     evictIfOverLimit();
-    settler.add(ctx, results.filter((r) => r.outcome === 'restored' || r.outcome === 'relocated' || r.outcome === 'regenerated').map((r) => r.path));
+    // Every outcome but fresh and failed installed the module.
+    settler.add(ctx, results.filter((r) => r.outcome !== 'fresh' && r.outcome !== 'failed').map((r) => r.path));
     log.info({ dir: report.dir, modules: report.modules, outcomes: describeCounts(report), seconds: report.seconds }, 'build finished');
     return report;
   }

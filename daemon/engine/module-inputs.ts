@@ -60,8 +60,13 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
   async function fileDigests(
     modulePath: string, stamp: FileStamp, statTakenMs: number, hints: () => Promise<BtfIdsHints>, readOnly: boolean, signal: AbortSignal | undefined,
   ): Promise<FileDigests> {
-    const known = store.statCache.lookup(modulePath, stamp);
-    if (known) return known;
+    return store.statCache.lookup(modulePath, stamp) ?? hashModule(modulePath, stamp, statTakenMs, hints, readOnly, signal);
+  }
+
+  /** Hash a module in a worker and, unless `readOnly`, remember it in the stat cache. */
+  async function hashModule(
+    modulePath: string, stamp: FileStamp, statTakenMs: number, hints: () => Promise<BtfIdsHints>, readOnly: boolean, signal: AbortSignal | undefined,
+  ): Promise<FileDigests> {
     const result = await pool.digest({ path: modulePath, btfIds: await hints() }, signal);
     const digests = { contentDigest: result.digest, outputsDigest: sectionsDigest(toBuffers(result.outputs)) };
     if (!readOnly) store.statCache.record(modulePath, stamp, digests, statTakenMs);
@@ -100,7 +105,7 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
       const { stamp, statTakenMs } = await statModule(modulePath);
       if (store.statCache.lookup(modulePath, stamp) || isRacy(stamp, BigInt(statTakenMs) * 1_000_000n)) return false;
       const previous = previousBuild(modulePath);
-      await fileDigests(modulePath, stamp, statTakenMs, () => btfIdsHints(ctx, previous), false, undefined);
+      await hashModule(modulePath, stamp, statTakenMs, () => btfIdsHints(ctx, previous), false, undefined);
       return true;
     },
     async read(ctx, modulePath, readOnly = false) {
