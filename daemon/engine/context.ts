@@ -8,6 +8,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { resolveTree, type ResolvedTree } from '../fs/containment.js';
 import { stampOf } from '../fs/file-stamp.js';
 import type { Store } from '../store/store.js';
 import { defaultBase, resolveTreeDir } from '../tree/module-tree.js';
@@ -23,6 +24,8 @@ const PROBES_KEPT = 64;
 /** Everything a build of one tree keys on besides the module itself. */
 export interface TreeContext {
   readonly dir: string;
+  /** The tree's real path as the build began: what every write is checked to lie inside. */
+  readonly realTree: ResolvedTree;
   readonly base: string;
   readonly baseDigest: string;
   /** The base's BTF bytes as a raw file named by baseDigest: what pahole reads. */
@@ -127,11 +130,12 @@ export function createContextResolver(options: ContextOptions): ContextResolver 
     tool: resolveTool,
     async resolve(request, readOnly = false) {
       const dir = await resolveTreeDir(request.dir);
+      const realTree = await resolveTree(dir);
       const base = path.resolve(dir, request.base ?? defaultBase(dir));
       const [digest, tool] = await Promise.all([baseDigest(base, readOnly), resolveTool(request.pahole)]);
       const flags = await resolvePaholeFlags({ treeDir: dir, explicit: request.paholeFlags, tool, searchPath });
       await checkFlags(tool, flags);
-      return { dir, base, baseDigest: digest, baseSnapshot: store.bases.pathOf(digest), tool, flags, relocate: request.relocate ?? options.relocate };
+      return { dir, realTree, base, baseDigest: digest, baseSnapshot: store.bases.pathOf(digest), tool, flags, relocate: request.relocate ?? options.relocate };
     },
   };
 }

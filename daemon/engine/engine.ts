@@ -13,7 +13,7 @@ import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, 
 import { BtfdError, codeOf, ERROR_CATALOG, isErrorCode, toBtfdError } from '../../shared/errors.js';
 import { countBy, describeCounts, MODULE_ACTIONS, MODULE_OUTCOMES, outcomeOf } from '../../shared/module-actions.js';
 import { sweepTempFilesOf, writeFileAtomic } from '../fs/atomic-file.js';
-import { checkWriteTarget } from '../fs/containment.js';
+import { checkFoundModule, checkWriteTarget } from '../fs/containment.js';
 import { processAlive } from '../fs/process-alive.js';
 import { DEFAULT_PAHOLE_TIMEOUT_MS, type RemoteCacheConfig } from '../../shared/config.js';
 import type { ModuleRecord } from '../store/module-records.js';
@@ -28,7 +28,6 @@ import { describeKey } from './cache-key.js';
 import { createContextResolver, type ContextRequest, type TreeContext } from './context.js';
 import { createExecutor } from './executor.js';
 import { mapLimited } from './map-limited.js';
-import { createOwnWriteSettler } from './own-write-settler.js';
 import { createModuleInputReader } from './module-inputs.js';
 import { createBaseViews } from './module-btf-ids.js';
 import { createOwnWrites } from './own-writes.js';
@@ -218,11 +217,6 @@ export function createEngine(options: EngineOptions): Engine {
       }),
     },
   });
-  // A build's fresh writes are hashed again once they are no longer racy, so the next build trusts them.
-  const settler = createOwnWriteSettler({
-    settle: (ctx, modulePath) => executor.withFileLock(modulePath, () => inputs.settle(ctx, modulePath)),
-    log,
-  });
   const running = new Set<Promise<unknown>>();
   let closing: Promise<void> | null = null;
 
@@ -253,11 +247,6 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   /** A module found fresh is a cache hit too: its artifact is what the cache holds for its key. */
-  function countFreshHit(plan: ModulePlan): void {
-    store.counters.add('hits');
-    store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
-  }
-
   function forgetModule(modulePath: string): void {
     store.modules.forget(modulePath);
     store.statCache.forget(modulePath);
@@ -283,29 +272,42 @@ export function createEngine(options: EngineOptions): Engine {
     if (modules.length === 0 && !request.modules && options.allowEmpty !== true) {
       throw new BtfdError('BTFD_ERR_TREE_NO_MODULES', `no .ko file under ${ctx.dir}`);
     }
+    // Refused before anything reads it: a symlink, a FIFO or a module outside the tree. What the
+    // walk found lies in the tree's real directories, so only the file itself needs looking at.
+    const checkModule = request.modules
+      ? (modulePath: string) => checkWriteTarget(modulePath, ctx.realTree, 'module')
+      : (modulePath: string) => checkFoundModule(modulePath);
     const plans = await mapLimited(modules, MODULES_IN_FLIGHT, async (modulePath) => {
       if (signal?.aborted) return null;
       const planStarted = performance.now();
-      // Refused before anything reads it: a symlink, a FIFO or a module outside the tree.
-      return checkWriteTarget(modulePath, ctx.dir, 'module').then(() => plan(ctx, modulePath))
+      return checkModule(modulePath).then(() => plan(ctx, modulePath))
         .catch(dropped).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
     });
     if (signal?.aborted) throw cancelledAfter(0, modules.length);
     const planned = plans.flatMap((p) => (p !== null && 'action' in p ? [p.action] : []));
     onEvent?.({ type: 'planned', total: modules.length, ...countBy(MODULE_ACTIONS, planned) });
     let done = 0;
+    // Fresh modules are booked together at the end: one commit, not one per module.
+    const fresh: ModulePlan[] = [];
     const outcomes = await mapLimited(plans, MODULES_IN_FLIGHT, async (p) => {
       if (p === null || signal?.aborted) return null;
       const moduleStarted = performance.now();
-      const result = 'action' in p
-        ? await executor.execute(ctx, p).catch(dropped).catch((err: unknown) => moduleFailed(p.path, err, moduleStarted))
-        : p;
+      let result: ModuleResult | null;
+      if (!('action' in p)) {
+        result = p;
+      } else if (p.action === 'fresh') {
+        // Nothing to write: fresh as planned, a moment ago (a later change gets its own build).
+        fresh.push(p);
+        result = { path: p.path, outcome: 'fresh', reason: p.reason, ms: 0 };
+      } else {
+        result = await executor.execute(ctx, p, { fresh: (plan) => fresh.push(plan) }).catch(dropped).catch((err: unknown) => moduleFailed(p.path, err, moduleStarted));
+      }
       if (result === null) return null;
-      if (result.outcome === 'fresh' && 'action' in p && !background) countFreshHit(p);
       done++;
       onEvent?.({ type: 'module', result, done, total: modules.length });
       return result;
     });
+    executor.recordFresh(ctx, fresh, !background);
     if (signal?.aborted) throw cancelledAfter(done, modules.length);
     const results = outcomes.filter((r): r is ModuleResult => r !== null);
     const report: BuildReport = {
@@ -320,8 +322,6 @@ export function createEngine(options: EngineOptions): Engine {
       results,
     };
     evictIfOverLimit();
-    // Every outcome but fresh and failed installed the module.
-    settler.add(ctx, results.filter((r) => r.outcome !== 'fresh' && r.outcome !== 'failed').map((r) => r.path));
     log.info({ dir: report.dir, modules: report.modules, outcomes: describeCounts(report), seconds: report.seconds }, 'build finished');
     return report;
   }
@@ -337,8 +337,7 @@ export function createEngine(options: EngineOptions): Engine {
     const ctx = await contexts.resolve({ dir: path.dirname(request.module), base: request.base, paholeFlags: request.flags });
     if (!request.detachedOut) {
       const planned = await plan(ctx, request.module);
-      const result = await executor.execute(ctx, planned, 'pahole');
-      if (result.outcome === 'fresh') countFreshHit(planned);
+      const result = await executor.execute(ctx, planned, { scope: 'pahole', countHits: true });
       return result;
     }
     // The detached output goes where kbuild would put it: inside the module's own build tree.
@@ -410,7 +409,7 @@ export function createEngine(options: EngineOptions): Engine {
     close() {
       closing ??= (async () => {
         Atomics.store(stopFlag, 0, 1);
-        await Promise.allSettled([...running, settler.close()]);
+        await Promise.allSettled(running);
         await pool.close();
       })();
       return closing;

@@ -43,6 +43,14 @@ export interface ExecutorOptions {
   readonly log: Logger;
 }
 
+export interface ExecuteOptions {
+  readonly scope?: InstallScope;
+  /** Takes a plan found fresh (its final plan) instead of booking it at once. */
+  readonly fresh?: (plan: ModulePlan) => void;
+  /** Whether a fresh module booked at once counts as a cache hit. */
+  readonly countHits?: boolean;
+}
+
 /** A plan's artifact, with the plan it was finally produced for and what to record of it. */
 export interface Produced {
   readonly plan: ModulePlan;
@@ -52,8 +60,18 @@ export interface Produced {
 }
 
 export interface Executor {
-  /** Carry out a plan: install its artifact (or nothing, when fresh) and record the outcome. */
-  execute(ctx: TreeContext, plan: ModulePlan, scope?: InstallScope): Promise<ModuleResult>;
+  /**
+   * Carry out a plan: install its artifact (or nothing, when fresh) and record the outcome. A
+   * module found fresh is handed to `fresh` when given, for recordFresh to book with others;
+   * else it is booked at once.
+   */
+  execute(ctx: TreeContext, plan: ModulePlan, options?: ExecuteOptions): Promise<ModuleResult>;
+  /**
+   * Book modules found fresh, in one transaction: their cache entries' last use and their check
+   * time, and a cache hit each when `countHits` (a build a user asked for; not the daemon's own
+   * passes over a watched tree).
+   */
+  recordFresh(ctx: TreeContext, plans: readonly ModulePlan[], countHits: boolean): void;
   /** The artifact a plan needs, without installing it (the drop-in's detached output). */
   produce(ctx: TreeContext, plan: ModulePlan): Promise<Produced>;
   /** Run work under a module's lock. */
@@ -101,14 +119,14 @@ export function createExecutor(options: ExecutorOptions): Executor {
   async function install(ctx: TreeContext, plan: ModulePlan, stored: StoredArtifact, scope: InstallScope): Promise<void> {
     const sections = scope === 'artifact' ? stored.artifact.sections : new Map([...stored.artifact.sections].filter(([name]) => PAHOLE_SECTIONS.has(name)));
     // Checked again just before the write: the file may have become a symlink since planning.
-    const target = await checkWriteTarget(plan.path, ctx.dir, 'module');
+    const target = await checkWriteTarget(plan.path, ctx.realTree, 'module');
     // Under the module's lock no write of it is in flight: any temp file of it is a leftover (a
     // fresh module is not written, and keeps the no-op build free of this readdir).
     const swept = await sweepTempFilesOf(target.path);
     if (swept > 0) log.info({ module: plan.path, swept }, 'removed temp files of an interrupted write');
-    // Recorded as of before the write, so the entry is racy until the settler hashes the file: the
-    // digests are what btfd meant to write, and a foreign write between the rename and the stat
-    // below would otherwise pass for ours.
+    // Recorded as of before the write: the digests are what btfd meant to write, so the entry is
+    // trusted only if no write can hide behind the stamp (installSections marks its writes so,
+    // where the filesystem keeps sub-second times; elsewhere the next build hashes the module).
     const writeStartedMs = Date.now();
     await installSections(target.path, sections);
     const after = stampOf(await stat(target.path, { bigint: true }).catch((err: unknown) => {
@@ -119,37 +137,57 @@ export function createExecutor(options: ExecutorOptions): Executor {
     if (scope === 'artifact') store.statCache.record(plan.path, after, { contentDigest: plan.inputs.module, outputsDigest: stored.outputsDigest }, writeStartedMs);
   }
 
+  /** What a module's record keeps of its inputs: the key's, and where the base and flags came from. */
+  function recordedInputs(ctx: TreeContext, plan: ModulePlan): Record<string, string> {
+    return { ...plan.inputs, basePath: ctx.base, flagsSource: ctx.flags.source };
+  }
+
+  function recordFresh(ctx: TreeContext, plans: readonly ModulePlan[], countHits: boolean): void {
+    if (plans.length === 0) return;
+    const now = Date.now();
+    store.batch(() => {
+      for (const plan of plans) {
+        store.artifacts.touchNow(plan.key);
+        // Finding a module fresh changes nothing: its record keeps the last change and its reason.
+        if (plan.previous !== null && plan.previous.outcome !== 'failed') store.modules.checked(plan.path, plan.key, recordedInputs(ctx, plan), now);
+        else store.modules.put({ path: plan.path, key: plan.key, inputs: recordedInputs(ctx, plan), outcome: 'fresh', reason: plan.reason, updatedMs: now });
+      }
+      if (countHits) {
+        store.counters.add('hits', plans.length);
+        store.counters.add('saved_ms', plans.reduce((sum, plan) => sum + (plan.cached?.costMs ?? 0), 0));
+      }
+    });
+  }
+
   return {
     produce,
     withFileLock: (modulePath, work) => fileLock.withLock(modulePath, work),
-    execute(ctx, planned, scope = 'artifact') {
+    execute(ctx, planned, executeOptions = {}) {
+      const { scope = 'artifact' } = executeOptions;
       const started = performance.now();
       return fileLock.withLock(planned.path, async () => {
         let plan = planned;
-        await checkWriteTarget(plan.path, ctx.dir, 'module');
+        // Containment was checked at planning, and is again just before any write (install).
         const current = stampOf(await stat(plan.path, { bigint: true }));
         if (!sameStamp(current, plan.stamp)) plan = await options.replan(ctx, plan.path);
-        let outcome: ModuleOutcome = 'fresh';
-        let reason = plan.reason;
         if (plan.action === 'fresh') {
-          await cache.touch(plan.key);
-        } else {
-          const produced = await produce(ctx, plan);
-          ({ plan, outcome, reason } = produced);
-          await install(ctx, plan, produced.stored, scope);
-          if (outcome === 'restored') {
-            await cache.touch(plan.key);
-            store.counters.add('hits');
-            store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
-          }
+          if (executeOptions.fresh) executeOptions.fresh(plan);
+          else recordFresh(ctx, [plan], executeOptions.countHits ?? false);
+          return { path: plan.path, outcome: 'fresh', reason: plan.reason, ms: Math.round(performance.now() - started) };
         }
-        const inputs = { ...plan.inputs, basePath: ctx.base, flagsSource: ctx.flags.source };
-        const now = Date.now();
-        // Finding a module fresh changes nothing: its record keeps the last change and its reason.
-        if (outcome === 'fresh' && plan.previous !== null && plan.previous.outcome !== 'failed') store.modules.checked(plan.path, plan.key, inputs, now);
-        else store.modules.put({ path: plan.path, key: plan.key, inputs, outcome, reason, updatedMs: now });
+        const produced = await produce(ctx, plan);
+        const { outcome, reason } = produced;
+        plan = produced.plan;
+        await install(ctx, plan, produced.stored, scope);
+        if (outcome === 'restored') {
+          await cache.touch(plan.key);
+          store.counters.add('hits');
+          store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
+        }
+        store.modules.put({ path: plan.path, key: plan.key, inputs: recordedInputs(ctx, plan), outcome, reason, updatedMs: Date.now() });
         return { path: plan.path, outcome, reason, ms: Math.round(performance.now() - started) };
       });
     },
+    recordFresh,
   };
 }

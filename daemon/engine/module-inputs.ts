@@ -2,7 +2,7 @@
  * Gathers what the planner decides from: the module's stat and digests (through the stat cache,
  * hashing in the worker pool on a miss), its key, the cache's entry for it and its history.
  */
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { BtfdError } from '../../shared/errors.js';
 import { stampOf, type FileStamp } from '../fs/file-stamp.js';
 import { isRacy, type FileDigests } from '../store/stat-cache.js';
@@ -27,11 +27,6 @@ export interface ModuleInputReader {
    * the current base, the base of its last build, or recent bases; or what btfd last installed.
    */
   btfIdsHints(ctx: TreeContext, previous: ModuleRecord | null): Promise<BtfIdsHints>;
-  /**
-   * Hash a module again if the stat cache holds it only racily (btfd's own fresh writes do), so
-   * the next build trusts its stamp; false when it was already trusted or is racy still.
-   */
-  settle(ctx: TreeContext, modulePath: string): Promise<boolean>;
 }
 
 function toBuffers(record: Record<string, Uint8Array>): Map<string, Buffer> {
@@ -73,13 +68,17 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
     return digests;
   }
 
-  /** The module's stat, and when it was taken (before the call: never later than the truth). */
-  async function statModule(modulePath: string): Promise<{ stamp: FileStamp; statTakenMs: number }> {
+  /**
+   * The module's stat, and when it was taken (before the call: never later than the truth).
+   * Without the threadpool, as containment's lstat: every build stats every module.
+   */
+  function statModule(modulePath: string): { stamp: FileStamp; statTakenMs: number } {
     const statTakenMs = Date.now();
-    const info = await stat(modulePath, { bigint: true }).catch((err: unknown) => {
+    try {
+      return { stamp: stampOf(statSync(modulePath, { bigint: true })), statTakenMs };
+    } catch (err) {
       throw new BtfdError('BTFD_ERR_MODULE_NOT_FOUND', `${modulePath} does not exist`, { cause: err });
-    });
-    return { stamp: stampOf(info), statTakenMs };
+    }
   }
 
   /** The module's last build, if it ever had one (a module that only ever failed has none). */
@@ -101,15 +100,8 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
 
   return {
     btfIdsHints,
-    async settle(ctx, modulePath) {
-      const { stamp, statTakenMs } = await statModule(modulePath);
-      if (store.statCache.lookup(modulePath, stamp) || isRacy(stamp, BigInt(statTakenMs) * 1_000_000n)) return false;
-      const previous = previousBuild(modulePath);
-      await hashModule(modulePath, stamp, statTakenMs, () => btfIdsHints(ctx, previous), false, undefined);
-      return true;
-    },
     async read(ctx, modulePath, readOnly = false) {
-      const { stamp, statTakenMs } = await statModule(modulePath);
+      const { stamp, statTakenMs } = statModule(modulePath);
       const previous = previousBuild(modulePath);
       const digests = await fileDigests(modulePath, stamp, statTakenMs, () => btfIdsHints(ctx, previous), readOnly, ctx.signal);
       const inputs: KeyInputs = { recipe: RECIPE_SPLIT_BTF, tool: ctx.tool.identity, flags: ctx.flags.flags, base: ctx.baseDigest, module: digests.contentDigest };

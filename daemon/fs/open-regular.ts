@@ -10,6 +10,7 @@ import { constants, promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 const READ_WITHOUT_BLOCKING = constants.O_RDONLY | constants.O_NONBLOCK;
+const READ_WRITE_WITHOUT_BLOCKING = constants.O_RDWR | constants.O_NONBLOCK;
 
 /** An open regular file with its stat. */
 export interface OpenedRegular {
@@ -18,11 +19,14 @@ export interface OpenedRegular {
 }
 
 /**
- * Open `file` for reading; when it is not a regular file (a FIFO, a device, a directory), close
- * it and throw what `notRegular` builds. Errors of open(2) itself are thrown as they are.
+ * Open `file` for reading (or, with `access` 'read-write', for writing in place too); when it is
+ * not a regular file (a FIFO, a device, a directory), close it and throw what `notRegular`
+ * builds. Errors of open(2) itself are thrown as they are.
  */
-export async function openRegular(file: string, notRegular: (stats: Stats) => Error): Promise<OpenedRegular> {
-  const handle = await fsp.open(file, READ_WITHOUT_BLOCKING);
+export async function openRegular(
+  file: string, notRegular: (stats: Stats) => Error, access: 'read' | 'read-write' = 'read',
+): Promise<OpenedRegular> {
+  const handle = await fsp.open(file, access === 'read' ? READ_WITHOUT_BLOCKING : READ_WRITE_WITHOUT_BLOCKING);
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw notRegular(stats);

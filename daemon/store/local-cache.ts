@@ -33,6 +33,8 @@ export interface LocalArtifactCache extends ArtifactCache {
   discard(digest: string): Promise<void>;
   /** Where a blob's file is (whether or not it exists); readers must verify its digest. */
   blobPath(digest: string): string;
+  /** `touch`, synchronously (for Store.batch). */
+  touchNow(key: string): void;
   /** Entries, blobs and their bytes. */
   totals(): { entries: number; blobs: number; bytes: number };
   /** Evict entries least recently used first until blob bytes <= maxBytes; also drops orphans. */
@@ -161,6 +163,11 @@ export function createLocalArtifactCache(db: Db, cas: Cas, counters: Counters, g
       }).immediate();
     });
 
+  const touchNow = (key: string): void =>
+    guarded('action cache touch', () => {
+      sql.actionTouch.run(now(), key);
+    });
+
   return {
     blobPath: (digest) => cas.blobPath(digest),
 
@@ -170,10 +177,8 @@ export function createLocalArtifactCache(db: Db, cas: Cas, counters: Counters, g
         return row === undefined ? null : toAction(row);
       }),
 
-    touch: async (key) =>
-      guarded('action cache touch', () => {
-        sql.actionTouch.run(now(), key);
-      }),
+    touchNow,
+    touch: async (key) => touchNow(key),
 
     related: async ({ module, tool, flags }) =>
       guarded('action cache related', () =>

@@ -4,9 +4,10 @@
  *
  * An entry is trusted only when the file's mtime and ctime are older than the stat it was hashed
  * after by more than the racy window (git's "racily clean" rule): a write landing in the same
- * timestamp tick as that stat would otherwise go unseen.
+ * timestamp tick as that stat would otherwise go unseen. A file whose mtime is below its ctime
+ * (btfd's own writes: markWritten) is trusted at once, since no write can keep such a stamp.
  */
-import { keepsSubSecondTimes, lastChangeNs, type FileStamp } from '../fs/file-stamp.js';
+import { keepsSubSecondTimes, lastChangeNs, laterWritesMoveMtime, type FileStamp } from '../fs/file-stamp.js';
 import { toInt64, type Db, type Guarded } from './database.js';
 
 /**
@@ -29,6 +30,7 @@ export function racyWindowNs(stamp: FileStamp): bigint {
 
 /** True when a write right after a stat taken at `statTakenNs` could leave `stamp` unchanged. */
 export function isRacy(stamp: FileStamp, statTakenNs: bigint): boolean {
+  if (laterWritesMoveMtime(stamp)) return false;
   return lastChangeNs(stamp) >= statTakenNs - racyWindowNs(stamp);
 }
 

@@ -41,6 +41,11 @@ export interface Store {
   stats(maxBytes: number, remote?: RemoteCacheStatus | null): CacheStats;
   /** Empty the cache: entries, blobs, the stat cache, module records and counters. */
   clear(): void;
+  /**
+   * Run synchronous store calls as one transaction: one commit instead of one per call (a
+   * build's bookkeeping of its fresh modules). Nothing inside may await.
+   */
+  batch(work: () => void): void;
   /** Close the database; later calls are no-ops, other methods then throw. */
   close(): void;
   /** The last corrupt database this store moved aside, or null. */
@@ -212,6 +217,11 @@ export function openStore(options: StoreOptions): Store {
         tiers: remote === null ? [local] : [local, remoteTier],
         remote,
       };
+    },
+    batch(work) {
+      recovering((p) => guarded('store batch', () => {
+        p.db.transaction(work)();
+      }));
     },
     clear() {
       recovering((p) => guarded('cache clear', () => {

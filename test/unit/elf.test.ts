@@ -271,6 +271,75 @@ test('installSections adds, keeps, replaces and is a no-op when nothing changes'
   noTempFiles(dir);
 });
 
+test('installSections writes in place: only the new bytes, the ELF header last, compacted when dead bytes pile up', async (t) => {
+  const dir = tempDir(t);
+  const orig = copy(MODULES.tcp_dctcp, dir, 'orig.ko');
+  const distroBtf = dumpSection(orig, '.BTF', dir);
+  const m = copy(orig, dir, 'm.ko');
+  run('objcopy', ['--remove-section', '.BTF', m]);
+  const stripped = copy(m, dir, 'stripped.ko');
+  const digest = (await digestModule(m, OUTPUTS)).digest;
+  const before = fs.statSync(m, { bigint: true });
+  const oldBytes = fs.readFileSync(m);
+
+  assert.equal(await installSections(m, new Map([['.BTF', distroBtf]])), true);
+  const after = fs.statSync(m, { bigint: true });
+  assert.equal(after.ino, before.ino, 'the same file, written in place');
+  const layout = await readElfLayout(m);
+  // Old end (aligned), the new .BTF and grown .shstrtab, then the new table: nothing else.
+  const grown = byName(layout, '.shstrtab').size;
+  assert.ok(Number(after.size) <= Number(before.size) + 8 + distroBtf.length + grown + 8 + layout.shnum * 64, `${after.size} bytes`);
+  assert.ok(fs.readFileSync(m).subarray(64, oldBytes.length).equals(oldBytes.subarray(64)), 'no byte of the old module but its header is overwritten');
+  assert.ok(after.mtimeNs < after.ctimeNs, 'mtime set below ctime: any later write moves it');
+  assert.ok(after.mtimeNs > before.mtimeNs);
+  assert.ok(dumpSection(m, '.BTF', dir).equals(distroBtf));
+  await assertPreserved(stripped, m, ['.shstrtab']);
+  run('bpftool', ['-B', VMLINUX_BTF, 'btf', 'dump', 'file', m]);
+  assert.equal((await digestModule(m, OUTPUTS)).digest, digest);
+
+  // A crash before the header write leaves the old header over the appended bytes: the old module.
+  const crashed = path.join(dir, 'crashed.ko');
+  const bytes = fs.readFileSync(m);
+  oldBytes.copy(bytes, 0, 0, 64);
+  fs.writeFileSync(crashed, bytes);
+  const { path: _c, fileSize: _cs, ...crashedLayout } = await readElfLayout(crashed);
+  const { path: _s, fileSize: _ss, ...strippedLayout } = await readElfLayout(stripped);
+  assert.deepEqual(crashedLayout, strippedLayout);
+  assert.equal(run('readelf', ['-S', '-W', crashed]).replace(crashed, ''), run('readelf', ['-S', '-W', stripped]).replace(stripped, ''));
+  assert.equal((await digestModule(crashed, OUTPUTS)).digest, digest);
+
+  // Installs over installs: sizes stay bounded (a rewrite compacts), contents always right.
+  const sizes: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const btf = Buffer.concat([distroBtf, Buffer.alloc(i % 2 === 0 ? 5000 : 9000, i)]);
+    assert.equal(await installSections(m, new Map([['.BTF', btf]])), true);
+    assert.ok((await readSections(m, ['.BTF'])).get('.BTF')?.equals(btf));
+    sizes.push(fs.statSync(m).size);
+  }
+  assert.ok(Math.max(...sizes) < oldBytes.length * 1.25 + 64 * 1024 + 20_000, `sizes ${sizes.join(' ')}`);
+  assert.ok(sizes.some((size, i) => i > 0 && size < sizes[i - 1]!), 'a compacting rewrite happened');
+  await assertPreserved(stripped, m, ['.shstrtab', '.BTF']);
+  run('readelf', ['-a', '-W', m]);
+  assert.equal((await digestModule(m, OUTPUTS)).digest, digest);
+  noTempFiles(dir);
+});
+
+test('installSections rewrites a hard-linked module instead of writing through to its other names', async (t) => {
+  const dir = tempDir(t);
+  const m = copy(MODULES.crc7, dir, 'm.ko');
+  run('objcopy', ['--remove-section', '.BTF', m]);
+  const other = path.join(dir, 'other-tree.ko');
+  fs.linkSync(m, other);
+  const otherBytes = fs.readFileSync(other);
+  assert.equal(await installSections(m, new Map([['.BTF', Buffer.from('new bytes')]])), true);
+  assert.ok(fs.readFileSync(other).equals(otherBytes), 'the other name still has the old module');
+  assert.notEqual(fs.statSync(m).ino, fs.statSync(other).ino);
+  assert.equal((await readSections(m, ['.BTF'])).get('.BTF')?.toString(), 'new bytes');
+  const st = fs.statSync(m, { bigint: true });
+  assert.ok(st.mtimeNs < st.ctimeNs, 'a rewritten module is stamped too');
+  noTempFiles(dir);
+});
+
 test('a gcc-built module: pahole, objcopy and installSections agree on the digest', async (t) => {
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'base.c'), 'struct task { int pid; long state; };\nstruct task *current_task;\nint base_fn(struct task *t) { return t->pid; }\n');
@@ -506,7 +575,7 @@ test('a write that fails (file size limit) leaves the original and no temp file'
     '  console.log(JSON.stringify({ code: err.code, cause: err.cause?.code }));',
     '}',
   ].join('\n');
-  // RLIMIT_FSIZE of 200 KiB: the temp copy of a 550 KiB module cannot be written (EFBIG; node ignores SIGXFSZ).
+  // RLIMIT_FSIZE of 200 KiB: nothing can be appended to a 550 KiB module (EFBIG; node ignores SIGXFSZ).
   const out = execFileSync('bash', ['-c', 'ulimit -f 200 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8' });
   assert.deepEqual(JSON.parse(out), { code: 'BTFD_ERR_ELF_WRITE_FAILED', cause: 'EFBIG' });
   assert.ok(fs.readFileSync(m).equals(before));

@@ -134,7 +134,7 @@ test('a whole-second stamp (a coarse filesystem) gets the 1 s window', (t) => {
   assert.deepEqual(store.statCache.lookup(file, coarse), DIGESTS);
 });
 
-test('an old mtime does not make an entry trusted when ctime is recent', (t) => {
+test('an mtime below the ctime (cp -p, tar, btfd\'s own writes) is trusted at once: any later write moves the mtime', (t) => {
   const { store, file, clock } = setup(t);
   const longAgo = new Date('2020-01-01T00:00:00Z');
   fs.utimesSync(file, longAgo, longAgo); // like cp -p or tar: old mtime, ctime = now
@@ -142,8 +142,22 @@ test('an old mtime does not make an entry trusted when ctime is recent', (t) => 
   assert.ok(stat.mtimeNs < stat.ctimeNs);
   clock.ms = Number(stat.ctimeNs / 1_000_000n) + 5;
   store.statCache.record(file, stat, DIGESTS);
-  assert.equal(store.statCache.lookup(file, stat), null);
-  clock.ms += 2000;
-  store.statCache.record(file, stat, DIGESTS);
   assert.deepEqual(store.statCache.lookup(file, stat), DIGESTS);
+  // A same-size write at once, within the ctime's tick: the mtime moves, the entry no longer matches.
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, Buffer.from('Z'), 0, 1, 0);
+  fs.closeSync(fd);
+  const after = statKey(file);
+  assert.equal(after.size, stat.size);
+  assert.ok(after.mtimeNs >= stat.ctimeNs);
+  assert.equal(store.statCache.lookup(file, after), null);
+});
+
+test('on a whole-second filesystem an mtime below the ctime still waits out the window', (t) => {
+  const { store, file, clock } = setup(t);
+  const real = statKey(file);
+  const coarse = { ...real, mtimeNs: (real.mtimeNs / 1_000_000_000n - 5n) * 1_000_000_000n, ctimeNs: (real.ctimeNs / 1_000_000_000n) * 1_000_000_000n };
+  clock.ms = changedMs(coarse) + 5;
+  store.statCache.record(file, coarse, DIGESTS);
+  assert.equal(store.statCache.lookup(file, coarse), null);
 });
