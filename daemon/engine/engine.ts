@@ -30,6 +30,7 @@ import { createExecutor } from './executor.js';
 import { mapLimited } from './map-limited.js';
 import { createModuleInputReader } from './module-inputs.js';
 import { createBaseViews } from './module-btf-ids.js';
+import { createBookkeeping } from './bookkeeping.js';
 import { createOwnWrites } from './own-writes.js';
 import type { PaholeModuleRequest } from './pahole-argv.js';
 import { decide, type ModulePlan } from './planner.js';
@@ -287,8 +288,8 @@ export function createEngine(options: EngineOptions): Engine {
     const planned = plans.flatMap((p) => (p !== null && 'action' in p ? [p.action] : []));
     onEvent?.({ type: 'planned', total: modules.length, ...countBy(MODULE_ACTIONS, planned) });
     let done = 0;
-    // Fresh modules are booked together at the end: one commit, not one per module.
-    const fresh: ModulePlan[] = [];
+    const bookkeeping = createBookkeeping(store, log);
+    const book = bookkeeping.book;
     const outcomes = await mapLimited(plans, MODULES_IN_FLIGHT, async (p) => {
       if (p === null || signal?.aborted) return null;
       const moduleStarted = performance.now();
@@ -297,17 +298,17 @@ export function createEngine(options: EngineOptions): Engine {
         result = p;
       } else if (p.action === 'fresh') {
         // Nothing to write: fresh as planned, a moment ago (a later change gets its own build).
-        fresh.push(p);
+        book(executor.bookFresh(ctx, p, !background));
         result = { path: p.path, outcome: 'fresh', reason: p.reason, ms: 0 };
       } else {
-        result = await executor.execute(ctx, p, { fresh: (plan) => fresh.push(plan) }).catch(dropped).catch((err: unknown) => moduleFailed(p.path, err, moduleStarted));
+        result = await executor.execute(ctx, p, { book, countHits: !background }).catch(dropped).catch((err: unknown) => moduleFailed(p.path, err, moduleStarted));
       }
       if (result === null) return null;
       done++;
       onEvent?.({ type: 'module', result, done, total: modules.length });
       return result;
     });
-    executor.recordFresh(ctx, fresh, !background);
+    bookkeeping.commit();
     if (signal?.aborted) throw cancelledAfter(done, modules.length);
     const results = outcomes.filter((r): r is ModuleResult => r !== null);
     const report: BuildReport = {

@@ -16,7 +16,7 @@ import { outcomeOf, type ModuleOutcome } from '../../shared/module-actions.js';
 import { installSections } from '../elf/elf-install.js';
 import { sweepTempFilesOf } from '../fs/atomic-file.js';
 import { checkWriteTarget } from '../fs/containment.js';
-import { sameStamp, stampOf } from '../fs/file-stamp.js';
+import { sameStamp, stampOf, type FileStamp } from '../fs/file-stamp.js';
 import type { ArtifactCache } from '../store/artifact-cache.js';
 import type { Store } from '../store/store.js';
 import type { TreeContext } from './context.js';
@@ -45,9 +45,14 @@ export interface ExecutorOptions {
 
 export interface ExecuteOptions {
   readonly scope?: InstallScope;
-  /** Takes a plan found fresh (its final plan) instead of booking it at once. */
-  readonly fresh?: (plan: ModulePlan) => void;
-  /** Whether a fresh module booked at once counts as a cache hit. */
+  /**
+   * Where a module's bookkeeping goes once its file is settled: the store writes recording its
+   * outcome, its stamp, its entry's last use and the hit counters. A build gathers them and
+   * commits them together (one transaction, not five per module); default: committed at once.
+   * Bookkeeping lost to a crash costs a re-hash of the module next time, never a wrong answer.
+   */
+  readonly book?: (writes: () => void) => void;
+  /** Whether a module found fresh counts as a cache hit (a request, not a watch pass). */
   readonly countHits?: boolean;
 }
 
@@ -60,18 +65,10 @@ export interface Produced {
 }
 
 export interface Executor {
-  /**
-   * Carry out a plan: install its artifact (or nothing, when fresh) and record the outcome. A
-   * module found fresh is handed to `fresh` when given, for recordFresh to book with others;
-   * else it is booked at once.
-   */
+  /** Carry out a plan: install its artifact (or nothing, when fresh) and book the outcome. */
   execute(ctx: TreeContext, plan: ModulePlan, options?: ExecuteOptions): Promise<ModuleResult>;
-  /**
-   * Book modules found fresh, in one transaction: their cache entries' last use and their check
-   * time, and a cache hit each when `countHits` (a build a user asked for; not the daemon's own
-   * passes over a watched tree).
-   */
-  recordFresh(ctx: TreeContext, plans: readonly ModulePlan[], countHits: boolean): void;
+  /** Book a module found fresh as planned (see ExecuteOptions.book). */
+  bookFresh(ctx: TreeContext, plan: ModulePlan, countHits: boolean): () => void;
   /** The artifact a plan needs, without installing it (the drop-in's detached output). */
   produce(ctx: TreeContext, plan: ModulePlan): Promise<Produced>;
   /** Run work under a module's lock. */
@@ -116,7 +113,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
     }
   }
 
-  async function install(ctx: TreeContext, plan: ModulePlan, stored: StoredArtifact, scope: InstallScope): Promise<void> {
+  /** Install the plan's artifact; returns the module's stamp after the write, noted as btfd's own. */
+  async function install(ctx: TreeContext, plan: ModulePlan, stored: StoredArtifact, scope: InstallScope): Promise<FileStamp> {
     const sections = scope === 'artifact' ? stored.artifact.sections : new Map([...stored.artifact.sections].filter(([name]) => PAHOLE_SECTIONS.has(name)));
     // Checked again just before the write: the file may have become a symlink since planning.
     const target = await checkWriteTarget(plan.path, ctx.realTree, 'module');
@@ -124,17 +122,12 @@ export function createExecutor(options: ExecutorOptions): Executor {
     // fresh module is not written, and keeps the no-op build free of this readdir).
     const swept = await sweepTempFilesOf(target.path);
     if (swept > 0) log.info({ module: plan.path, swept }, 'removed temp files of an interrupted write');
-    // Recorded as of before the write: the digests are what btfd meant to write, so the entry is
-    // trusted only if no write can hide behind the stamp (installSections marks its writes so,
-    // where the filesystem keeps sub-second times; elsewhere the next build hashes the module).
-    const writeStartedMs = Date.now();
     await installSections(target.path, sections);
     const after = stampOf(await stat(target.path, { bigint: true }).catch((err: unknown) => {
       throw new BtfdError('BTFD_ERR_MODULE_DELETED', `${plan.path} was deleted just after btfd wrote it`, { cause: err });
     }));
     options.ownWrites.note(plan.path, after);
-    // A partial install leaves outputs btfd did not write: the next plan hashes them.
-    if (scope === 'artifact') store.statCache.record(plan.path, after, { contentDigest: plan.inputs.module, outputsDigest: stored.outputsDigest }, writeStartedMs);
+    return after;
   }
 
   /** What a module's record keeps of its inputs: the key's, and where the base and flags came from. */
@@ -142,28 +135,27 @@ export function createExecutor(options: ExecutorOptions): Executor {
     return { ...plan.inputs, basePath: ctx.base, flagsSource: ctx.flags.source };
   }
 
-  function recordFresh(ctx: TreeContext, plans: readonly ModulePlan[], countHits: boolean): void {
-    if (plans.length === 0) return;
+  function bookFresh(ctx: TreeContext, plan: ModulePlan, countHits: boolean): () => void {
     const now = Date.now();
-    store.batch(() => {
-      for (const plan of plans) {
-        store.artifacts.touchNow(plan.key);
-        // Finding a module fresh changes nothing: its record keeps the last change and its reason.
-        if (plan.previous !== null && plan.previous.outcome !== 'failed') store.modules.checked(plan.path, plan.key, recordedInputs(ctx, plan), now);
-        else store.modules.put({ path: plan.path, key: plan.key, inputs: recordedInputs(ctx, plan), outcome: 'fresh', reason: plan.reason, updatedMs: now });
-      }
-      if (countHits) {
-        store.counters.add('hits', plans.length);
-        store.counters.add('saved_ms', plans.reduce((sum, plan) => sum + (plan.cached?.costMs ?? 0), 0));
-      }
-    });
+    return () => {
+      store.artifacts.touchNow(plan.key);
+      // Finding a module fresh changes nothing: its record keeps the last change and its reason.
+      if (plan.previous !== null && plan.previous.outcome !== 'failed') store.modules.checked(plan.path, plan.key, recordedInputs(ctx, plan), now);
+      else store.modules.put({ path: plan.path, key: plan.key, inputs: recordedInputs(ctx, plan), outcome: 'fresh', reason: plan.reason, updatedMs: now });
+      if (countHits) countHit(plan);
+    };
+  }
+
+  function countHit(plan: ModulePlan): void {
+    store.counters.add('hits');
+    store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
   }
 
   return {
     produce,
     withFileLock: (modulePath, work) => fileLock.withLock(modulePath, work),
     execute(ctx, planned, executeOptions = {}) {
-      const { scope = 'artifact' } = executeOptions;
+      const { scope = 'artifact', book = (writes: () => void) => store.batch(writes) } = executeOptions;
       const started = performance.now();
       return fileLock.withLock(planned.path, async () => {
         let plan = planned;
@@ -171,23 +163,31 @@ export function createExecutor(options: ExecutorOptions): Executor {
         const current = stampOf(await stat(plan.path, { bigint: true }));
         if (!sameStamp(current, plan.stamp)) plan = await options.replan(ctx, plan.path);
         if (plan.action === 'fresh') {
-          if (executeOptions.fresh) executeOptions.fresh(plan);
-          else recordFresh(ctx, [plan], executeOptions.countHits ?? false);
+          book(bookFresh(ctx, plan, executeOptions.countHits ?? false));
           return { path: plan.path, outcome: 'fresh', reason: plan.reason, ms: Math.round(performance.now() - started) };
         }
         const produced = await produce(ctx, plan);
-        const { outcome, reason } = produced;
+        const { outcome, reason, stored } = produced;
         plan = produced.plan;
-        await install(ctx, plan, produced.stored, scope);
-        if (outcome === 'restored') {
-          await cache.touch(plan.key);
-          store.counters.add('hits');
-          store.counters.add('saved_ms', plan.cached?.costMs ?? 0);
-        }
-        store.modules.put({ path: plan.path, key: plan.key, inputs: recordedInputs(ctx, plan), outcome, reason, updatedMs: Date.now() });
+        // The stat cache entry is dated before the write: the digests are what btfd meant to
+        // write, so it is trusted only if no write can hide behind the stamp (installSections
+        // marks its writes so where the filesystem keeps sub-second times; elsewhere the next
+        // build hashes the module).
+        const writeStartedMs = Date.now();
+        const after = await install(ctx, plan, stored, scope);
+        const done = plan;
+        book(() => {
+          // A partial install leaves outputs btfd did not write: the next plan hashes them.
+          if (scope === 'artifact') store.statCache.record(done.path, after, { contentDigest: done.inputs.module, outputsDigest: stored.outputsDigest }, writeStartedMs);
+          if (outcome === 'restored') {
+            store.artifacts.touchNow(done.key);
+            countHit(done);
+          }
+          store.modules.put({ path: done.path, key: done.key, inputs: recordedInputs(ctx, done), outcome, reason, updatedMs: Date.now() });
+        });
         return { path: plan.path, outcome, reason, ms: Math.round(performance.now() - started) };
       });
     },
-    recordFresh,
+    bookFresh,
   };
 }
