@@ -32,10 +32,27 @@ const { values } = parseArgs({
     pahole: { type: 'string', default: 'pahole' },
     flags: { type: 'string', default: DEFAULT_FLAGS },
     work: { type: 'string', default: os.tmpdir() },
+    help: { type: 'boolean', short: 'h' },
   },
 });
+const USAGE = `usage: npm run bench -- --corpus DIR [--modules N] [--runs R] [--json OUT] [--scenarios a,b]
+         [--pahole P] [--flags F] [--work DIR]
+  --corpus DIR     a kernel corpus: DIR/vmlinux and DIR/**/*.ko (bench/fetch-corpus.sh fetches one)
+  --modules N      the corpus's first N modules (default: all)
+  --runs R         repetitions, btfd and naive interleaved (default 3)
+  --json OUT       write every figure, with machine, pahole, commit and date, to OUT
+  --scenarios a,b  only these, in this order of the list below (default: all)
+  --pahole P       the pahole both sides run (default: pahole on PATH)
+  --flags F        pahole flags, as kbuild passes them (default: "${DEFAULT_FLAGS}")
+  --work DIR       where the scratch copy goes (default: ${os.tmpdir()})
+scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
+`;
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 if (!values.corpus) {
-  process.stderr.write('usage: npm run bench -- --corpus DIR [--modules N] [--runs R] [--json OUT] [--scenarios a,b]\n');
+  process.stderr.write(USAGE);
   process.exit(2);
 }
 const wanted = values.scenarios?.split(',').map((s) => s.trim()).filter(Boolean);
