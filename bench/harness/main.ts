@@ -41,7 +41,7 @@ const USAGE = `usage: npm run bench -- --corpus DIR [--modules N] [--runs R] [--
   --modules N      the corpus's first N modules (default: all)
   --runs R         repetitions, btfd and naive interleaved (default 3)
   --json OUT       write every figure, with machine, pahole, commit and date, to OUT
-  --scenarios a,b  only these, in this order of the list below (default: all)
+  --scenarios a,b  only these (they run in the order listed below; default: all)
   --pahole P       the pahole both sides run (default: pahole on PATH)
   --flags F        pahole flags, as kbuild passes them (default: "${DEFAULT_FLAGS}")
   --work DIR       where the scratch copy goes (default: ${os.tmpdir()})

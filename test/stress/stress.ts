@@ -5,11 +5,11 @@
  * Crash loop, each round: switch vmlinux between two variants (types changed, so every module
  * must be rebuilt: regenerated the first time, restored or relocated later), start a build, and
  * SIGKILL the daemon at a random moment of it. Then check, with no daemon running:
- *  - no torn module: each module's bytes are one of the outcomes a complete build can leave
- *    (the pristine module, or what a complete build gives for either variant, learnt from a
- *    reference tree built without kills);
+ *  - no torn module: each module's state (test/helpers/module-state.ts: what readers see through
+ *    its headers) is one of the outcomes a complete build can leave (the pristine module, or what
+ *    a complete build gives for either variant, learnt from a reference tree built without kills);
  * then start a daemon, build without a kill, and check:
- *  - the build succeeds and every module is exactly the complete build's bytes for the variant,
+ *  - the build succeeds and every module is exactly the complete build's state for the variant,
  *  - no leftovers: no btfd temp file in the tree, none in the cache's tmp dir,
  *  - `btfd cache verify` finds nothing corrupt or missing.
  *
@@ -31,6 +31,7 @@ import type { BuildReport } from '../../shared/build-types.js';
 import { resolveConfig, type Config } from '../../shared/config.js';
 import { createFixtureKernel, fixturePahole, writeVmlinuxVariant, type FixtureKernel, type FixtureVariant } from '../fixtures/fixture-kernel.js';
 import { cleanEnv, pidAlive } from '../helpers/daemon-home.js';
+import { moduleState } from '../helpers/module-state.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 
 const { values } = parseArgs({
@@ -50,7 +51,6 @@ const VARIANTS: readonly FixtureVariant[] = ['base', 'typechange'];
 
 const random = seededRandom(Number(values.seed));
 
-const sha = (file: string): string => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 interface Tree {
   readonly kernel: FixtureKernel;
@@ -129,7 +129,7 @@ async function crashLoop(root: string): Promise<CrashFigures> {
   const pahole = fixturePahole();
   // Reference: the outcomes a complete build leaves, per module and variant.
   const reference = await makeTree(path.join(root, 'ref'));
-  const pristine = new Map(reference.modules.map((m) => [path.relative(reference.kernel.dir, m), sha(m)]));
+  const pristine = new Map(await Promise.all(reference.modules.map(async (m) => [path.relative(reference.kernel.dir, m), await moduleState(m)] as const)));
   const complete = new Map<FixtureVariant, Map<string, string>>();
   const refHome = homeConfig(path.join(root, 'ref-home'), pahole);
   const refClient = await startClient(refHome);
@@ -141,7 +141,7 @@ async function crashLoop(root: string): Promise<CrashFigures> {
     const report = await refClient.build({ dir: reference.kernel.dir });
     buildMs.push(Date.now() - started);
     if (report.failed !== 0) throw new Error(`reference build failed: ${JSON.stringify(report.failures)}`);
-    const shas = new Map(reference.modules.map((m) => [path.relative(reference.kernel.dir, m), sha(m)]));
+    const shas = new Map(await Promise.all(reference.modules.map(async (m) => [path.relative(reference.kernel.dir, m), await moduleState(m)] as const)));
     const known = complete.get(variant);
     if (known && [...shas].some(([m, s]) => known.get(m) !== s)) throw new Error(`a complete build of ${variant} is not byte-stable`);
     complete.set(variant, shas);
@@ -175,10 +175,10 @@ async function crashLoop(root: string): Promise<CrashFigures> {
     if (finished) figures.killedAfterBuild += 1;
     else figures.killedMidBuild += 1;
 
-    // No torn module: each is pristine, or a complete build's bytes for either variant.
+    // No torn module: each is pristine, or a complete build's state for either variant.
     for (const module of tree.modules) {
       const relative = path.relative(tree.kernel.dir, module);
-      const now = sha(module);
+      const now = await moduleState(module);
       const valid = [pristine.get(relative), ...VARIANTS.map((v) => complete.get(v)!.get(relative))];
       figures.modulesChecked += 1;
       if (!valid.includes(now)) figures.tornModules.push(`round ${round}: ${relative}`);
@@ -201,7 +201,7 @@ async function crashLoop(root: string): Promise<CrashFigures> {
     if (report.failed > 0) figures.recoveryFailures.push(`round ${round}: ${JSON.stringify(report.failures.map((f) => f.error?.code))}`);
     for (const module of tree.modules) {
       const relative = path.relative(tree.kernel.dir, module);
-      if (sha(module) !== complete.get(variant)!.get(relative)) figures.wrongAfterRecovery.push(`round ${round}: ${relative}`);
+      if ((await moduleState(module)) !== complete.get(variant)!.get(relative)) figures.wrongAfterRecovery.push(`round ${round}: ${relative}`);
     }
     const leftovers = [...tempFilesUnder(tree.kernel.dir), ...cacheTmpEntries(home.config).map((name) => `cache/tmp/${name}`)];
     if (leftovers.length > 0) figures.roundsWithLeftovers += 1;
@@ -247,7 +247,7 @@ async function loadTest(root: string): Promise<LoadFigures> {
   fs.writeFileSync(log, '');
   const tree = await makeTree(path.join(dir, 'k'));
   // Copies are byte-identical: single-flight at its best runs pahole once per distinct module.
-  const distinctModules = new Set(tree.modules.map(sha)).size;
+  const distinctModules = new Set(tree.modules.map((m) => createHash('sha256').update(fs.readFileSync(m)).digest('hex'))).size;
   const home = homeConfig(path.join(dir, 'home'), wrapper);
   const client = await startClient(home);
   const socket = home.config.socketPath;
