@@ -29,7 +29,7 @@ import { createContextResolver, type ContextRequest, type TreeContext } from './
 import { createExecutor } from './executor.js';
 import { mapLimited } from './map-limited.js';
 import { createOwnWriteSettler } from './own-write-settler.js';
-import { createModuleInputReader } from './module-inputs.js';
+import { createModuleInputReader, type ReadOptions } from './module-inputs.js';
 import { createBaseViews } from './module-btf-ids.js';
 import { createOwnWrites } from './own-writes.js';
 import type { PaholeModuleRequest } from './pahole-argv.js';
@@ -198,7 +198,7 @@ export function createEngine(options: EngineOptions): Engine {
   const inputs = createModuleInputReader(store, pool, cache);
   const baseViews = createBaseViews(2);
   const ownWrites = createOwnWrites();
-  const plan = async (ctx: TreeContext, modulePath: string, readOnly = false): Promise<ModulePlan> => decide(await inputs.read(ctx, modulePath, readOnly));
+  const plan = async (ctx: TreeContext, modulePath: string, options: ReadOptions = {}): Promise<ModulePlan> => decide(await inputs.read(ctx, modulePath, options));
   const executor = createExecutor({
     store,
     cache,
@@ -283,11 +283,13 @@ export function createEngine(options: EngineOptions): Engine {
     if (modules.length === 0 && !request.modules && options.allowEmpty !== true) {
       throw new BtfdError('BTFD_ERR_TREE_NO_MODULES', `no .ko file under ${ctx.dir}`);
     }
+    // A build of one module (a watched module changed on its own) waits on that module alone.
+    const readOptions: ReadOptions = { alone: modules.length === 1 };
     const plans = await mapLimited(modules, MODULES_IN_FLIGHT, async (modulePath) => {
       if (signal?.aborted) return null;
       const planStarted = performance.now();
       // Refused before anything reads it: a symlink, a FIFO or a module outside the tree.
-      return checkWriteTarget(modulePath, ctx.dir, 'module').then(() => plan(ctx, modulePath))
+      return checkWriteTarget(modulePath, ctx.dir, 'module').then(() => plan(ctx, modulePath, readOptions))
         .catch(dropped).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
     });
     if (signal?.aborted) throw cancelledAfter(0, modules.length);
@@ -336,7 +338,7 @@ export function createEngine(options: EngineOptions): Engine {
     const started = performance.now();
     const ctx = await contexts.resolve({ dir: path.dirname(request.module), base: request.base, paholeFlags: request.flags });
     if (!request.detachedOut) {
-      const planned = await plan(ctx, request.module);
+      const planned = await plan(ctx, request.module, { alone: true });
       const result = await executor.execute(ctx, planned, 'pahole');
       if (result.outcome === 'fresh') countFreshHit(planned);
       return result;
@@ -345,7 +347,7 @@ export function createEngine(options: EngineOptions): Engine {
     const { path: out } = await checkWriteTarget(request.detachedOut, await findTreeOf(request.module), 'output');
     return executor.withFileLock(request.module, async () => {
       await sweepTempFilesOf(out);
-      const produced = await executor.produce(ctx, await plan(ctx, request.module));
+      const produced = await executor.produce(ctx, await plan(ctx, request.module, { alone: true }));
       // Regenerations count as misses and relocations as relocated in their own steps.
       if (produced.outcome === outcomeOf('restore')) store.counters.add('hits');
       await writeFileAtomic(out, produced.stored.artifact.sections.get('.BTF')!, { mode: 0o644 });
@@ -361,7 +363,7 @@ export function createEngine(options: EngineOptions): Engine {
     const base = opts.base ?? previous?.inputs['basePath'];
     const flags = opts.paholeFlags ?? (previous?.inputs['flagsSource'] === 'option' ? previous.inputs['flags'] : undefined);
     const ctx = await contexts.resolve({ dir: treeDir, base, paholeFlags: flags, pahole: opts.pahole }, true);
-    const p = await plan(ctx, absolute, true);
+    const p = await plan(ctx, absolute, { readOnly: true });
     const described = describeKey(p.inputs).map((input) => {
       const before = previous?.inputs[input.name];
       const named = input.name === 'tool' ? { ...input, value: `pahole ${ctx.tool.version} at ${ctx.tool.path}` } : input;
