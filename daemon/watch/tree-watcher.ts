@@ -1,12 +1,27 @@
 /**
  * Watches one tree with chokidar: its base, its `*.ko` files and `modules.order`, nothing else.
- * Events settle (no event for `settleMs`) before the tree's owner hears of them, so a link that
- * writes a file in several steps, or `make` touching hundreds of modules, arrives as one change.
+ * Events settle (no event for `settleMs`) before the tree's owner hears of them, so `make`
+ * relinking hundreds of modules arrives as one change.
+ *
+ * A module changed on its own does not wait for the settle: once its file is whole and unchanged
+ * for WRITE_QUIET_MS (write-probe.ts), it is reported at once. Once one has gone that way, events
+ * within `settleMs` of it are a burst and settle as before. At any report, a module whose file is
+ * not whole yet (a writer still at it, pausing) is held back: the writer's next write brings it
+ * back as an event (chokidar reports a change at most 50 ms after the one before), and the
+ * periodic rescan covers a file that stays cut short.
  */
 import { watch, type FSWatcher } from 'chokidar';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SKIPPED_DIRS } from '../tree/module-tree.js';
+import { probeWrite, writeFinished } from './write-probe.js';
+
+/**
+ * How long a lone module's file must stay whole and unchanged before it is reported without the
+ * settle: longer than a filesystem timestamp tick (1–10 ms), so that a write in between shows.
+ */
+const WRITE_QUIET_MS = 25;
 
 /** Files written and renamed by btfd itself, pahole, or editors: never modules. */
 const TEMP_FILE = /(\.tmp|\.btf|~)$/;
@@ -52,6 +67,12 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
   const health = { events: 0, errors: 0, ready: false };
   let timer: NodeJS.Timeout | null = null;
   let closing: Promise<void> | null = null;
+  /** Bumped by every event and report: a lone module's quiet check still running is then stale. */
+  let generation = 0;
+  /** When a lone module was last reported early; events within settleMs of it are a burst. */
+  let earlyAtMs = -Infinity;
+  /** Reports in order: each waits for the one before, whose modules are probed first. */
+  let reporting: Promise<void> = Promise.resolve();
 
   const ignored = (file: string, stats?: Stats): boolean => {
     if (file === base || file === dir) return false;
@@ -63,19 +84,44 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
     return false;
   };
 
+  /** Report what is pending; modules whose file is not whole yet stay pending, unreported. */
   const flush = () => {
+    if (timer) clearTimeout(timer);
     timer = null;
-    const change: TreeChange = {
-      baseChanged: pending.base,
-      modulesOrderChanged: pending.order,
-      modules: [...pending.modules].sort(),
-      removed: [...pending.removed].sort(),
-    };
+    generation++;
+    const taken = { base: pending.base, order: pending.order, modules: [...pending.modules].sort(), removed: [...pending.removed].sort() };
     pending.base = false;
     pending.order = false;
     pending.modules.clear();
     pending.removed.clear();
-    options.onChange(change);
+    reporting = reporting.then(async () => {
+      const probes = await Promise.all(taken.modules.map((m) => probeWrite(m)));
+      const modules = taken.modules.filter((m, i) => {
+        if (probes[i]!.whole) return true;
+        // Unless an event has brought it back (or took it away) meanwhile.
+        if (!pending.removed.has(m)) pending.modules.add(m);
+        return false;
+      });
+      if (closing || (modules.length === 0 && taken.removed.length === 0 && !taken.base && !taken.order)) return;
+      options.onChange({ baseChanged: taken.base, modulesOrderChanged: taken.order, modules, removed: taken.removed });
+    }).catch((err: unknown) => options.onError(err instanceof Error ? err : new Error(String(err))));
+  };
+
+  /** A lone module: report it as soon as two probes WRITE_QUIET_MS apart find its write finished. */
+  const checkQuiet = async (file: string, started: number) => {
+    let before = await probeWrite(file);
+    while (generation === started && !closing) {
+      await sleep(WRITE_QUIET_MS);
+      if (generation !== started || closing) return;
+      const now = await probeWrite(file);
+      if (generation !== started || closing) return;
+      if (writeFinished(before, now)) {
+        earlyAtMs = Date.now();
+        flush();
+        return;
+      }
+      before = now;
+    }
   };
 
   const note = (kind: 'add' | 'change' | 'unlink', file: string) => {
@@ -93,6 +139,11 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
     } else return;
     if (timer) clearTimeout(timer);
     timer = setTimeout(flush, settleMs);
+    const started = ++generation;
+    const lone = pending.modules.size === 1 && pending.removed.size === 0 && !pending.base && !pending.order;
+    if (lone && kind !== 'unlink' && Date.now() - earlyAtMs >= settleMs) {
+      checkQuiet(file, started).catch((err: unknown) => options.onError(err instanceof Error ? err : new Error(String(err))));
+    }
   };
 
   // The base may live outside the tree (--base): watch it by path as well.
@@ -122,6 +173,7 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
       closing ??= (async () => {
         if (timer) clearTimeout(timer);
         await watcher.close();
+        await reporting;
       })();
       return closing;
     },
