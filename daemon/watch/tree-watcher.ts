@@ -14,6 +14,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { mapLimited } from '../engine/map-limited.js';
 import { SKIPPED_DIRS } from '../tree/module-tree.js';
 import { probeWrite, writeFinished } from './write-probe.js';
 
@@ -22,6 +23,8 @@ import { probeWrite, writeFinished } from './write-probe.js';
  * settle: longer than a filesystem timestamp tick (1–10 ms), so that a write in between shows.
  */
 const WRITE_QUIET_MS = 25;
+/** Modules probed at once at a report (a relink of the whole tree reports thousands): bounds open files. */
+const PROBES_IN_FLIGHT = 16;
 
 /** Files written and renamed by btfd itself, pahole, or editors: never modules. */
 const TEMP_FILE = /(\.tmp|\.btf|~)$/;
@@ -95,7 +98,7 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
     pending.modules.clear();
     pending.removed.clear();
     reporting = reporting.then(async () => {
-      const probes = await Promise.all(taken.modules.map((m) => probeWrite(m)));
+      const probes = await mapLimited(taken.modules, PROBES_IN_FLIGHT, probeWrite);
       const modules = taken.modules.filter((m, i) => {
         if (probes[i]!.whole) return true;
         // Unless an event has brought it back (or took it away) meanwhile.
