@@ -6,7 +6,7 @@
  * of its own for a single process (the demo, benchmarks, tests).
  */
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { lutimes, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, ModuleState, PaholeInfo } from '../../shared/build-types.js';
@@ -101,7 +101,10 @@ export interface BuildOptions {
 export interface Engine {
   /** Bring the request's modules up to date; resolves with the report even when modules failed. */
   build(request: BuildRequest, options?: BuildOptions): Promise<BuildReport>;
-  /** A module BTF request from the btfd-pahole drop-in (see pahole-argv.ts). */
+  /**
+   * A module BTF request from the btfd-pahole drop-in (see pahole-argv.ts). In place, the module
+   * ends newer than vmlinux as pahole's rewrite leaves it: a module found fresh has its times set.
+   */
   encodeForPahole(request: PaholeModuleRequest): Promise<ModuleResult>;
   /** The key's inputs for one module and the cache's verdict, without changing anything. */
   explain(modulePath: string, options?: { base?: string; paholeFlags?: string; pahole?: string }): Promise<Explanation>;
@@ -340,7 +343,13 @@ export function createEngine(options: EngineOptions): Engine {
     if (!request.detachedOut) {
       const planned = await plan(ctx, request.module, { alone: true });
       const result = await executor.execute(ctx, planned, 'pahole');
-      if (result.outcome === 'fresh') countFreshHit(planned);
+      if (result.outcome === 'fresh') {
+        countFreshHit(planned);
+        // make compares mtimes; here rather than a `touch` forked by the drop-in. lutimes: never
+        // through a symlink the module may have become since it was checked.
+        const now = new Date();
+        await executor.withFileLock(request.module, () => lutimes(request.module, now, now));
+      }
       return result;
     }
     // The detached output goes where kbuild would put it: inside the module's own build tree.
