@@ -6,7 +6,7 @@
  * of its own for a single process (the demo, benchmarks, tests).
  */
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { lutimes, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildEvent, BuildReport, BuildRequest, Explanation, ModuleResult, ModuleState, PaholeInfo } from '../../shared/build-types.js';
@@ -28,7 +28,7 @@ import { describeKey } from './cache-key.js';
 import { createContextResolver, type ContextRequest, type TreeContext } from './context.js';
 import { createExecutor } from './executor.js';
 import { mapLimited } from './map-limited.js';
-import { createModuleInputReader } from './module-inputs.js';
+import { createModuleInputReader, type ReadOptions } from './module-inputs.js';
 import { createBaseViews } from './module-btf-ids.js';
 import { createBookkeeping } from './bookkeeping.js';
 import { createOwnWrites } from './own-writes.js';
@@ -101,7 +101,10 @@ export interface BuildOptions {
 export interface Engine {
   /** Bring the request's modules up to date; resolves with the report even when modules failed. */
   build(request: BuildRequest, options?: BuildOptions): Promise<BuildReport>;
-  /** A module BTF request from the btfd-pahole drop-in (see pahole-argv.ts). */
+  /**
+   * A module BTF request from the btfd-pahole drop-in (see pahole-argv.ts). In place, the module
+   * ends newer than vmlinux as pahole's rewrite leaves it: a module found fresh has its times set.
+   */
   encodeForPahole(request: PaholeModuleRequest): Promise<ModuleResult>;
   /** The key's inputs for one module and the cache's verdict, without changing anything. */
   explain(modulePath: string, options?: { base?: string; paholeFlags?: string; pahole?: string }): Promise<Explanation>;
@@ -198,7 +201,7 @@ export function createEngine(options: EngineOptions): Engine {
   const inputs = createModuleInputReader(store, pool, cache);
   const baseViews = createBaseViews(2);
   const ownWrites = createOwnWrites();
-  const plan = async (ctx: TreeContext, modulePath: string, readOnly = false): Promise<ModulePlan> => decide(await inputs.read(ctx, modulePath, readOnly));
+  const plan = async (ctx: TreeContext, modulePath: string, options: ReadOptions = {}): Promise<ModulePlan> => decide(await inputs.read(ctx, modulePath, options));
   const executor = createExecutor({
     store,
     cache,
@@ -278,10 +281,12 @@ export function createEngine(options: EngineOptions): Engine {
     const checkModule = request.modules
       ? (modulePath: string) => checkWriteTarget(modulePath, ctx.realTree, 'module')
       : (modulePath: string) => checkFoundModule(modulePath);
+    // A build of one module (a watched module changed on its own) waits on that module alone.
+    const readOptions: ReadOptions = { alone: modules.length === 1 };
     const plans = await mapLimited(modules, MODULES_IN_FLIGHT, async (modulePath) => {
       if (signal?.aborted) return null;
       const planStarted = performance.now();
-      return checkModule(modulePath).then(() => plan(ctx, modulePath))
+      return checkModule(modulePath).then(() => plan(ctx, modulePath, readOptions))
         .catch(dropped).catch((err: unknown) => moduleFailed(modulePath, err, planStarted));
     });
     if (signal?.aborted) throw cancelledAfter(0, modules.length);
@@ -337,15 +342,21 @@ export function createEngine(options: EngineOptions): Engine {
     const started = performance.now();
     const ctx = await contexts.resolve({ dir: path.dirname(request.module), base: request.base, paholeFlags: request.flags });
     if (!request.detachedOut) {
-      const planned = await plan(ctx, request.module);
+      const planned = await plan(ctx, request.module, { alone: true });
       const result = await executor.execute(ctx, planned, { scope: 'pahole', countHits: true });
+      if (result.outcome === 'fresh') {
+        // make compares mtimes; here rather than a `touch` forked by the drop-in. lutimes: never
+        // through a symlink the module may have become since it was checked.
+        const now = new Date();
+        await executor.withFileLock(request.module, () => lutimes(request.module, now, now));
+      }
       return result;
     }
     // The detached output goes where kbuild would put it: inside the module's own build tree.
     const { path: out } = await checkWriteTarget(request.detachedOut, await findTreeOf(request.module), 'output');
     return executor.withFileLock(request.module, async () => {
       await sweepTempFilesOf(out);
-      const produced = await executor.produce(ctx, await plan(ctx, request.module));
+      const produced = await executor.produce(ctx, await plan(ctx, request.module, { alone: true }));
       // Regenerations count as misses and relocations as relocated in their own steps.
       if (produced.outcome === outcomeOf('restore')) store.counters.add('hits');
       await writeFileAtomic(out, produced.stored.artifact.sections.get('.BTF')!, { mode: 0o644 });
@@ -361,7 +372,7 @@ export function createEngine(options: EngineOptions): Engine {
     const base = opts.base ?? previous?.inputs['basePath'];
     const flags = opts.paholeFlags ?? (previous?.inputs['flagsSource'] === 'option' ? previous.inputs['flags'] : undefined);
     const ctx = await contexts.resolve({ dir: treeDir, base, paholeFlags: flags, pahole: opts.pahole }, true);
-    const p = await plan(ctx, absolute, true);
+    const p = await plan(ctx, absolute, { readOnly: true });
     const described = describeKey(p.inputs).map((input) => {
       const before = previous?.inputs[input.name];
       const named = input.name === 'tool' ? { ...input, value: `pahole ${ctx.tool.version} at ${ctx.tool.path}` } : input;

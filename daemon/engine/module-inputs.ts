@@ -1,6 +1,12 @@
 /**
  * Gathers what the planner decides from: the module's stat and digests (through the stat cache,
- * hashing in the worker pool on a miss), its key, the cache's entry for it and its history.
+ * hashing on a miss), its key, the cache's entry for it and its history.
+ *
+ * A miss is hashed in the worker pool, except for a caller that waits on this one module alone
+ * (the drop-in, a watched module changed on its own): that module is hashed on the main thread,
+ * one at a time, since a module hashes in a few milliseconds and the round trip to a worker thread
+ * (waking it, cloning the task and result) cost as much again on a loaded machine. With the same
+ * function the worker runs, so both give the same digest.
  */
 import { statSync } from 'node:fs';
 import { BtfdError } from '../../shared/errors.js';
@@ -9,7 +15,7 @@ import { isRacy, type FileDigests } from '../store/stat-cache.js';
 import type { ArtifactCache, RelatedAction } from '../store/artifact-cache.js';
 import type { ModuleRecord } from '../store/module-records.js';
 import type { Store } from '../store/store.js';
-import type { BtfIdsHints } from '../workers/module-worker-types.js';
+import type { BtfIdsHints, DigestResult, DigestTask } from '../workers/module-worker-types.js';
 import { sectionsDigest } from './artifact.js';
 import { computeKey, RECIPE_SPLIT_BTF, type KeyInputs } from './cache-key.js';
 import type { TreeContext } from './context.js';
@@ -19,9 +25,17 @@ import type { WorkerPool } from './worker-pool.js';
 /** Recent base snapshots offered for reading a resolved `.BTF_ids` back. */
 const RECENT_BASES_OFFERED = 4;
 
+/** How a module's inputs are read. */
+export interface ReadOptions {
+  /** Write nothing, not even the stat cache (explain). */
+  readonly readOnly?: boolean;
+  /** The caller waits on this module alone: hash it on this thread when no other is being hashed here. */
+  readonly alone?: boolean;
+}
+
 export interface ModuleInputReader {
-  /** Read a module's plan inputs; `readOnly` (explain) writes nothing, not even the stat cache. */
-  read(ctx: TreeContext, modulePath: string, readOnly?: boolean): Promise<PlanInputs>;
+  /** Read a module's plan inputs. */
+  read(ctx: TreeContext, modulePath: string, options?: ReadOptions): Promise<PlanInputs>;
   /**
    * Where the BTF a module's resolved `.BTF_ids` was resolved against may be: its own `.BTF` on
    * the current base, the base of its last build, or recent bases; or what btfd last installed.
@@ -38,6 +52,23 @@ function toBuffers(record: Record<string, Uint8Array>): Map<string, Buffer> {
  * since the worker reads the previous artifact's blob file.
  */
 export function createModuleInputReader(store: Store, pool: WorkerPool, cache: ArtifactCache): ModuleInputReader {
+  /** A module is being hashed on this thread: others go to the pool, so requests never queue here. */
+  let hashingHere = false;
+  /** The worker's own module, loaded on the first lone hash: the daemon's start does not pay for it. */
+  const workerModule = (): Promise<typeof import('../workers/module-worker.js')> => import('../workers/module-worker.js');
+
+  async function digestTask(task: DigestTask, alone: boolean, signal: AbortSignal | undefined): Promise<DigestResult> {
+    if (!alone || hashingHere) return pool.digest(task, signal);
+    hashingHere = true;
+    try {
+      const outcome = await (await workerModule()).digest(task);
+      if (!outcome.ok) throw new BtfdError(outcome.code, outcome.message);
+      return outcome.value;
+    } finally {
+      hashingHere = false;
+    }
+  }
+
   async function btfIdsHints(ctx: TreeContext, previous: ModuleRecord | null): Promise<BtfIdsHints> {
     const digests = [ctx.baseDigest, previous?.inputs['base'], ...store.bases.list().slice(0, RECENT_BASES_OFFERED)];
     const baseSnapshots = [...new Set(digests.filter((d): d is string => d !== undefined && store.bases.has(d)))].map((d) => store.bases.pathOf(d));
@@ -51,18 +82,19 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
     };
   }
 
-  /** Content and output digests of a module, from the stat cache or by hashing in a worker. */
+  /** Content and output digests of a module, from the stat cache or by hashing it. */
   async function fileDigests(
-    modulePath: string, stamp: FileStamp, statTakenMs: number, hints: () => Promise<BtfIdsHints>, readOnly: boolean, signal: AbortSignal | undefined,
+    modulePath: string, stamp: FileStamp, statTakenMs: number, hints: () => Promise<BtfIdsHints>, options: ReadOptions, signal: AbortSignal | undefined,
   ): Promise<FileDigests> {
-    return store.statCache.lookup(modulePath, stamp) ?? hashModule(modulePath, stamp, statTakenMs, hints, readOnly, signal);
+    return store.statCache.lookup(modulePath, stamp) ?? hashModule(modulePath, stamp, statTakenMs, hints, options, signal);
   }
 
-  /** Hash a module in a worker and, unless `readOnly`, remember it in the stat cache. */
+  /** Hash a module and, unless `readOnly`, remember it in the stat cache. */
   async function hashModule(
-    modulePath: string, stamp: FileStamp, statTakenMs: number, hints: () => Promise<BtfIdsHints>, readOnly: boolean, signal: AbortSignal | undefined,
+    modulePath: string, stamp: FileStamp, statTakenMs: number, hints: () => Promise<BtfIdsHints>, options: ReadOptions, signal: AbortSignal | undefined,
   ): Promise<FileDigests> {
-    const result = await pool.digest({ path: modulePath, btfIds: await hints() }, signal);
+    const { readOnly = false, alone = false } = options;
+    const result = await digestTask({ path: modulePath, btfIds: await hints() }, alone, signal);
     const digests = { contentDigest: result.digest, outputsDigest: sectionsDigest(toBuffers(result.outputs)) };
     if (!readOnly) store.statCache.record(modulePath, stamp, digests, statTakenMs);
     return digests;
@@ -100,10 +132,11 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
 
   return {
     btfIdsHints,
-    async read(ctx, modulePath, readOnly = false) {
+    async read(ctx, modulePath, options = {}) {
+      const readOnly = options.readOnly ?? false;
       const { stamp, statTakenMs } = statModule(modulePath);
       const previous = previousBuild(modulePath);
-      const digests = await fileDigests(modulePath, stamp, statTakenMs, () => btfIdsHints(ctx, previous), readOnly, ctx.signal);
+      const digests = await fileDigests(modulePath, stamp, statTakenMs, () => btfIdsHints(ctx, previous), options, ctx.signal);
       const inputs: KeyInputs = { recipe: RECIPE_SPLIT_BTF, tool: ctx.tool.identity, flags: ctx.flags.flags, base: ctx.baseDigest, module: digests.contentDigest };
       const key = computeKey(inputs);
       const cached = await cache.lookup(key, { tally: !readOnly });

@@ -15,7 +15,8 @@ export function registerPaholeRoute(app: FastifyInstance, deps: AppDeps): void {
       const result = await deps.engine.encodeForPahole(parsed);
       // The shim runs the real pahole on any error, so its exit status and stderr stay pahole's own.
       if (result.error) throw new BtfdError(result.error.code, result.error.message);
-      return { result };
+      // In place, the engine leaves the module newer than vmlinux whatever the outcome.
+      return { result, touched: parsed.detachedOut === null };
     },
   );
 }

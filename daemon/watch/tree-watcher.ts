@@ -1,12 +1,26 @@
 /**
  * Watches one tree with chokidar: its base, its `*.ko` files and `modules.order`, nothing else.
- * Events settle (no event for `settleMs`) before the tree's owner hears of them, so a link that
- * writes a file in several steps, or `make` touching hundreds of modules, arrives as one change.
+ * Events settle (no event for `settleMs`) before the tree's owner hears of them, so `make`
+ * relinking hundreds of modules arrives as one change.
+ *
+ * At a report, a module whose file is not whole yet (write-probe.ts: a writer still at it,
+ * pausing longer than the settle) is held back: the writer's next write brings it back as an
+ * event, and the periodic rescan covers a file that stays cut short.
+ *
+ * A lone module is not reported before the settle, although its file often says early that its
+ * write is done: in a tree kbuild builds, the write is ld's, and kbuild's own BTF step (pahole or
+ * the drop-in, then resolve_btfids) follows at once. A watch build landing in between would hand
+ * resolve_btfids an already resolved `.BTF_ids`, and resolving twice scrambles kfunc flags.
  */
 import { watch, type FSWatcher } from 'chokidar';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
+import { mapLimited } from '../engine/map-limited.js';
 import { SKIPPED_DIRS } from '../tree/module-tree.js';
+import { isWholeModule } from './write-probe.js';
+
+/** Modules probed at once at a report (a relink of the whole tree reports thousands): bounds open files. */
+const PROBES_IN_FLIGHT = 16;
 
 /** Files written and renamed by btfd itself, pahole, or editors: never modules. */
 const TEMP_FILE = /(\.tmp|\.btf|~)$/;
@@ -52,6 +66,8 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
   const health = { events: 0, errors: 0, ready: false };
   let timer: NodeJS.Timeout | null = null;
   let closing: Promise<void> | null = null;
+  /** Reports in order: each waits for the one before, whose modules are probed first. */
+  let reporting: Promise<void> = Promise.resolve();
 
   const ignored = (file: string, stats?: Stats): boolean => {
     if (file === base || file === dir) return false;
@@ -63,19 +79,25 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
     return false;
   };
 
+  /** Report what is pending; modules whose file is not whole yet stay pending, unreported. */
   const flush = () => {
     timer = null;
-    const change: TreeChange = {
-      baseChanged: pending.base,
-      modulesOrderChanged: pending.order,
-      modules: [...pending.modules].sort(),
-      removed: [...pending.removed].sort(),
-    };
+    const taken = { base: pending.base, order: pending.order, modules: [...pending.modules].sort(), removed: [...pending.removed].sort() };
     pending.base = false;
     pending.order = false;
     pending.modules.clear();
     pending.removed.clear();
-    options.onChange(change);
+    reporting = reporting.then(async () => {
+      const whole = await mapLimited(taken.modules, PROBES_IN_FLIGHT, isWholeModule);
+      const modules = taken.modules.filter((m, i) => {
+        if (whole[i]) return true;
+        // Unless an event has brought it back (or took it away) meanwhile.
+        if (!pending.removed.has(m)) pending.modules.add(m);
+        return false;
+      });
+      if (closing || (modules.length === 0 && taken.removed.length === 0 && !taken.base && !taken.order)) return;
+      options.onChange({ baseChanged: taken.base, modulesOrderChanged: taken.order, modules, removed: taken.removed });
+    }).catch((err: unknown) => options.onError(err instanceof Error ? err : new Error(String(err))));
   };
 
   const note = (kind: 'add' | 'change' | 'unlink', file: string) => {
@@ -122,6 +144,7 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
       closing ??= (async () => {
         if (timer) clearTimeout(timer);
         await watcher.close();
+        await reporting;
       })();
       return closing;
     },

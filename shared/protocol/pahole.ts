@@ -19,5 +19,10 @@ export type PaholeBody = Static<typeof PaholeBody>;
 export const PaholeResponse = Type.Object({
   /** The module's result; `failed` never appears here (failures answer with an error). */
   result: ModuleResultSchema,
+  /**
+   * The module (in place) is newer than anything kbuild made before the call, as pahole's rewrite
+   * leaves it: installed, or found fresh and its times set. The drop-in then forks no `touch`.
+   */
+  touched: Type.Optional(Type.Boolean()),
 });
 export type PaholeResponse = Static<typeof PaholeResponse>;

@@ -289,6 +289,17 @@ test('module requests go to the daemon as JSON; any failure to answer falls back
   const debug = await runShim(cases[0]!, cwd, { ...env, ...fake.env(), BTFD_SHIM_DEBUG: '1' });
   assert.equal(debug.stderr, 'btfd-pahole: drivers/x/m.ko: fresh by the daemon\n');
   assert.deepEqual(fake.calls(), [], 'pahole never ran');
+  // The daemon saw to the module's times (it says so, or an older one installed it): no touch.
+  for (const body of [
+    '{"result":{"path":"/x","outcome":"fresh","reason":"r","ms":1},"touched":true}',
+    '{"result":{"path":"/x","outcome":"restored","reason":"r","ms":1}}',
+  ]) {
+    server.answer = { status: 200, body };
+    age(module, 100);
+    const untouched = mtimeMs(module);
+    assert.deepEqual(await runShim(cases[0]!, cwd, { ...env, ...fake.env() }), { status: 0, stdout: '', stderr: '' });
+    assert.equal(mtimeMs(module), untouched, `${body}: the shim does not touch`);
+  }
 
   // A connection the server drops, a control character, BTFD_SHIM_DISABLE: pahole runs.
   server.answer = { status: 200, body: '{}', hangUp: true };

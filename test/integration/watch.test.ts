@@ -2,11 +2,12 @@
  * Watch mode with a real engine, real chokidar and the real pahole on the fixture kernel.
  */
 import assert from 'node:assert/strict';
-import { copyFile, utimes } from 'node:fs/promises';
+import { copyFile, open, readFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { readSections } from '../../daemon/elf/elf-file.js';
 import { createWatchManager, type WatchEvent, type WatchManager } from '../../daemon/watch/watch-manager.js';
 import { createFixtureKernel, writeVmlinuxVariant } from '../fixtures/fixture-kernel.js';
 import { tempDir, testEngine } from '../helpers/engine-harness.js';
@@ -118,4 +119,58 @@ test('watching a tree without a base fails with the base code', async (t) => {
   const { manager } = startManager(t);
   await assert.rejects(manager.add({ dir }), { code: 'BTFD_ERR_BASE_MISSING' });
   await assert.rejects(manager.add({ dir: path.join(dir, 'nope') }), { code: 'BTFD_ERR_TREE_NOT_FOUND' });
+});
+
+test('a module written slowly in pieces is built once, whole: no build of a partial file, no error for one', async (t) => {
+  const { manager, events } = startManager(t);
+  const dir = tempDir(t);
+  const kernel = await createFixtureKernel(path.join(dir, 'k'));
+  const pristine = await createFixtureKernel(path.join(dir, 'pristine'));
+  await manager.add({ dir: kernel.dir });
+  await waitFor('first build', () => finished(events).length >= 1);
+  await manager.idle();
+  const before = events.length;
+
+  // A relink (no .BTF) written in five pieces, each pause longer than the settle.
+  const module = kernel.modules[2]!;
+  const bytes = await readFile(pristine.modules[2]!);
+  const piece = Math.ceil(bytes.length / 5);
+  const handle = await open(module, 'w');
+  try {
+    for (let at = 0; at < bytes.length; at += piece) {
+      await handle.write(bytes, at, Math.min(piece, bytes.length - at), at);
+      await sleep(SETTLE_MS + 100);
+    }
+  } finally {
+    await handle.close();
+  }
+  await waitFor('the whole module to be built', () => finished(events.slice(before)).some((e) => e.report.modules > 0));
+  await sleep(SETTLE_MS * 2);
+  await manager.idle();
+
+  const after = events.slice(before);
+  assert.deepEqual(after.filter((e) => e.type === 'build-failed'), []);
+  const builds = finished(after).filter((e) => e.report.modules > 0).map((e) => e.report);
+  assert.deepEqual(builds.map((r) => [r.modules, r.restored, r.failed]), [[1, 1, 0]], 'one build, of the whole module');
+  assert.ok((await readSections(module, ['.BTF'])).has('.BTF'), 'its BTF is installed');
+});
+
+test('a burst of relinked modules is built as one batch', async (t) => {
+  const { manager, events } = startManager(t);
+  const dir = tempDir(t);
+  const kernel = await createFixtureKernel(path.join(dir, 'k'));
+  const pristine = await createFixtureKernel(path.join(dir, 'pristine'));
+  const n = kernel.modules.length;
+  await manager.add({ dir: kernel.dir });
+  await waitFor('first build', () => finished(events).length >= 1);
+  await manager.idle();
+  const before = events.length;
+
+  for (const [i, module] of kernel.modules.entries()) await copyFile(pristine.modules[i]!, module);
+  await waitFor('every module restored', () => finished(events.slice(before)).reduce((sum, e) => sum + e.report.restored, 0) >= n, 10_000);
+  await manager.idle();
+
+  const builds = finished(events.slice(before)).filter((e) => e.report.modules > 0).map((e) => e.report.modules);
+  assert.ok(builds.length === 1 || (builds.length === 2 && builds[0] === 1), `one batch of ${n}, or the first alone and then the rest: ${JSON.stringify(builds)}`);
+  assert.equal(builds.reduce((a, b) => a + b, 0), n);
 });
