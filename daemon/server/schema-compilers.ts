@@ -5,14 +5,15 @@
  * Why: compiling every route's schemas up front was the largest part of the daemon's start (ajv
  * and fast-json-stringify, ~0.7 s of CPU in a profile of a restart on a 2-core machine), while a
  * daemon serves few of its routes (a restart: hello, then status). The compilers and their
- * options are the ones fastify would build, so requests are validated and replies serialized as
- * before. `eager` compiles
+ * options are the ones fastify would build, so requests are validated as before; replies are
+ * serialized from the schemas as reply-schema.ts rewrites them (the same JSON). `eager` compiles
  * every function when the route is added, as fastify does: a schema that does not compile then
  * fails the app's start, which is how test/unit/app-routes.test.ts checks them all.
  */
 import AjvCompiler from '@fastify/ajv-compiler';
 import SerializerSelector from '@fastify/fast-json-stringify-compiler';
 import type { FastifyServerOptions } from 'fastify';
+import { replySchema } from './reply-schema.js';
 
 type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
 /** A route's validator or serializer; the factories' own types differ, only "a function" matters here. */
@@ -56,6 +57,6 @@ function deferred(factory: Factory, when: SchemaCompilation, prepare: (schema: u
 export function schemaCompilers(when: SchemaCompilation): CompilersFactory {
   return {
     buildValidator: deferred(AjvCompiler() as unknown as Factory, when) as unknown as CompilersFactory['buildValidator'],
-    buildSerializer: deferred(SerializerSelector() as unknown as Factory, when) as unknown as CompilersFactory['buildSerializer'],
+    buildSerializer: deferred(SerializerSelector() as unknown as Factory, when, replySchema) as unknown as CompilersFactory['buildSerializer'],
   };
 }
