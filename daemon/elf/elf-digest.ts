@@ -27,10 +27,12 @@
  *    Relocations refer to symbols, not sections, and output sections never add symbols, so every
  */
 import { createHash, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import type { BtfIdsSource } from '../btf/btf-ids.js';
 import {
-  findUnique, malformed, readFully, readHeaders, SHF_COMPRESSED, SHF_INFO_LINK, SHN_LORESERVE, SHN_XINDEX, SHT_GROUP,
-  SHT_NOBITS, SHT_REL, SHT_RELA, SHT_SYMTAB, SHT_SYMTAB_SHNDX, SHT_DYNSYM, SYM_SIZE, withFile, type ElfLayout, type ElfSection,
+  CHUNK_BYTES, findUnique, malformed, readFully, readHeaders, readSectionBytes, SHF_COMPRESSED, SHF_INFO_LINK,
+  SHN_LORESERVE, SHN_XINDEX, SHT_GROUP, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_SYMTAB, SHT_SYMTAB_SHNDX, SHT_DYNSYM, SYM_SIZE,
+  truncated, withFile, type ElfLayout, type ElfSection,
 } from './elf-file.js';
 import { BTF_IDS_SECTION_NAME, readBtfIdsFrom } from './elf-symbols.js';
 
@@ -71,18 +73,12 @@ export async function digestModule(file: string, options: DigestOptions): Promis
   return withFile(file, async (fh, size) => {
     const hdr = await readHeaders(fh, file, size);
     const { layout, ehdr, phdrs } = hdr;
-    // The whole file in one read, every section a slice of it: reading it section by section (or
-    // through a zeroed window) cost more than hashing it. readHeaders checked every section's range.
-    const bytes = Buffer.allocUnsafe(size);
-    await readFully(fh, bytes, 0, file);
-    const contents = (sec: ElfSection): Buffer => (sec.type === SHT_NOBITS ? Buffer.alloc(0) : bytes.subarray(sec.offset, sec.offset + sec.size));
     const outputs = new Map<string, Buffer>();
     for (const name of options.excluded) {
       const sec = findUnique(layout, name);
       if (sec === undefined) continue;
       if (sec.type === SHT_NOBITS) throw malformed(file, `output section ${name} has no contents (SHT_NOBITS)`);
-      // A copy: the result outlives this buffer and crosses to the main thread.
-      outputs.set(name, Buffer.from(contents(sec)));
+      outputs.set(name, await readSectionBytes(fh, sec, file));
     }
     const btfIds = await readBtfIdsFrom(fh, file, layout);
     const substituted = new Map<number, Buffer>();
@@ -92,7 +88,7 @@ export async function digestModule(file: string, options: DigestOptions): Promis
       if (btfIdsPristine.length !== btfIds.section.size) throw malformed(file, `canonical ${BTF_IDS_SECTION_NAME} changed size`);
       substituted.set(btfIds.section.index, btfIdsPristine);
     }
-    const digest = hashModule(contents, file, layout, ehdr, phdrs, options.excluded, substituted);
+    const digest = await hashModule(fh, file, layout, ehdr, phdrs, options.excluded, substituted);
     return { digest, outputs, btfIds: btfIds?.source, btfIdsPristine, layout };
   });
 }
@@ -153,6 +149,43 @@ class Encoder {
   }
 }
 
+/**
+ * Reads file ranges through one window, so many small sections next to each other cost one read;
+ * ranges bigger than the window are streamed in window-sized chunks.
+ */
+class WindowReader {
+  // Not zero-filled (every byte used is read first): zeroing a 1 MiB window per module was the
+  // largest item of a worker's profile in a full rehash. No larger than the file, and not the
+  // whole file: a module under 1 MiB (most) is one read; a whole-file buffer for big ones left
+  // 10–20 MB more resident in the pool (glibc keeps large freed blocks).
+  private readonly win: Buffer;
+  private winStart = 0;
+  private winEnd = 0;
+
+  constructor(private readonly fh: FileHandle, private readonly file: string, private readonly fileSize: number) {
+    this.win = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, fileSize));
+  }
+
+  /** Call onChunk with consecutive pieces of [offset, offset+size), each a multiple of `unit` bytes. */
+  async stream(offset: number, size: number, unit: number, onChunk: (chunk: Buffer) => void): Promise<void> {
+    const max = Math.floor(this.win.length / unit) * unit;
+    let done = 0;
+    while (done < size) {
+      const at = offset + done;
+      const want = Math.min(max, size - done);
+      if (at < this.winStart || at + want > this.winEnd) {
+        const len = Math.min(this.win.length, this.fileSize - at);
+        if (len < want) throw truncated(this.file, `file ended while reading ${want} bytes at ${at}`);
+        await readFully(this.fh, this.win.subarray(0, len), at, this.file);
+        this.winStart = at;
+        this.winEnd = at + len;
+      }
+      onChunk(this.win.subarray(at - this.winStart, at - this.winStart + want));
+      done += want;
+    }
+  }
+}
+
 /** Maps section indices to references that do not depend on where output sections sit. */
 function makeRefMapper(layout: ElfLayout, outputNames: readonly string[]): (index: number) => [number, number] {
   const refs: [number, number][] = [];
@@ -167,10 +200,10 @@ function makeRefMapper(layout: ElfLayout, outputNames: readonly string[]): (inde
   return (index) => refs[index] ?? [REF_RAW, index];
 }
 
-function hashModule(
-  contents: (sec: ElfSection) => Buffer, file: string, layout: ElfLayout, ehdr: Buffer, phdrs: Buffer, outputNames: readonly string[],
+async function hashModule(
+  fh: FileHandle, file: string, layout: ElfLayout, ehdr: Buffer, phdrs: Buffer, outputNames: readonly string[],
   substituted: ReadonlyMap<number, Buffer>,
-): string {
+): Promise<string> {
   const enc = new Encoder();
   enc.bytes(Buffer.from(DIGEST_VERSION));
   enc.u8(0x48); // 'H'
@@ -188,6 +221,7 @@ function hashModule(
     enc.u8(tag);
     enc.u32(value);
   };
+  const reader = new WindowReader(fh, file, layout.fileSize);
   let kept = 0;
   for (const s of layout.sections) {
     const [tag] = ref(s.index);
@@ -219,7 +253,7 @@ function hashModule(
     } else if (s.type === SHT_SYMTAB || s.type === SHT_DYNSYM) {
       enc.u8(2);
       enc.u64(s.size);
-      hashSymbols(contents, file, layout, s, enc, putRef);
+      await hashSymbols(fh, reader, file, layout, s, enc, putRef);
     } else if (s.type === SHT_SYMTAB_SHNDX) {
       // Its entries are folded into its symbol table's encoding (resolved st_shndx); hashing them
       // here too would depend on which symbols needed SHN_XINDEX, i.e. on index positions.
@@ -228,11 +262,11 @@ function hashModule(
     } else if (s.type === SHT_GROUP) {
       enc.u8(3);
       enc.u64(s.size);
-      hashGroup(contents(s), file, s, enc, putRef);
+      await hashGroup(reader, file, s, enc, putRef);
     } else {
       enc.u8(1);
       enc.u64(s.size);
-      enc.raw(contents(s));
+      await reader.stream(s.offset, s.size, 1, (chunk) => enc.raw(chunk));
     }
   }
   enc.u8(0x45); // 'E'
@@ -241,45 +275,52 @@ function hashModule(
 }
 
 /** Hash a symbol table with each st_shndx replaced by its reference. */
-function hashSymbols(
-  contents: (sec: ElfSection) => Buffer, file: string, layout: ElfLayout, sym: ElfSection, enc: Encoder,
+async function hashSymbols(
+  fh: FileHandle, reader: WindowReader, file: string, layout: ElfLayout, sym: ElfSection, enc: Encoder,
   putRef: (index: number) => void,
-): void {
+): Promise<void> {
   if (sym.size % SYM_SIZE !== 0) throw malformed(file, `symbol table ${sym.name}: size ${sym.size} is not a multiple of ${SYM_SIZE}`);
   if (sym.entsize !== SYM_SIZE) throw malformed(file, `symbol table ${sym.name}: sh_entsize ${sym.entsize}, expected ${SYM_SIZE}`);
   let xindex: Buffer | undefined;
   const shndxSec = layout.sections.find((s) => s.type === SHT_SYMTAB_SHNDX && s.link === sym.index);
   if (shndxSec !== undefined) {
     if (shndxSec.size !== (sym.size / SYM_SIZE) * 4) throw malformed(file, `${shndxSec.name}: size does not match its symbol table`);
-    xindex = contents(shndxSec);
+    xindex = await readSectionBytes(fh, shndxSec, file);
   }
-  const buf = contents(sym);
-  for (let at = 0, symIndex = 0; at + SYM_SIZE <= buf.length; at += SYM_SIZE, symIndex++) {
-    enc.range(buf, at, at + 6); // st_name, st_info, st_other
-    const shndx = buf.readUInt16LE(at + 6);
-    if (shndx === SHN_XINDEX) {
-      if (xindex === undefined) throw malformed(file, `symbol ${symIndex} uses SHN_XINDEX but there is no SHT_SYMTAB_SHNDX section`);
-      putRef(xindex.readUInt32LE(symIndex * 4));
-    } else if (shndx >= SHN_LORESERVE) {
-      enc.u8(REF_RAW);
-      enc.u32(shndx);
-    } else {
-      putRef(shndx);
+  let symIndex = 0;
+  await reader.stream(sym.offset, sym.size, SYM_SIZE, (buf) => {
+    for (let at = 0; at + SYM_SIZE <= buf.length; at += SYM_SIZE, symIndex++) {
+      enc.range(buf, at, at + 6); // st_name, st_info, st_other
+      const shndx = buf.readUInt16LE(at + 6);
+      if (shndx === SHN_XINDEX) {
+        if (xindex === undefined) throw malformed(file, `symbol ${symIndex} uses SHN_XINDEX but there is no SHT_SYMTAB_SHNDX section`);
+        putRef(xindex.readUInt32LE(symIndex * 4));
+      } else if (shndx >= SHN_LORESERVE) {
+        enc.u8(REF_RAW);
+        enc.u32(shndx);
+      } else {
+        putRef(shndx);
+      }
+      enc.range(buf, at + 8, at + SYM_SIZE); // st_value, st_size
     }
-    enc.range(buf, at + 8, at + SYM_SIZE); // st_value, st_size
-  }
+  });
 }
 
 /** Hash an SHT_GROUP section: a flag word, then section indices. */
-function hashGroup(buf: Buffer, file: string, sec: ElfSection, enc: Encoder, putRef: (index: number) => void): void {
+async function hashGroup(
+  reader: WindowReader, file: string, sec: ElfSection, enc: Encoder, putRef: (index: number) => void,
+): Promise<void> {
   if (sec.size % 4 !== 0) throw malformed(file, `${sec.name}: size ${sec.size} is not a multiple of 4`);
-  for (let at = 0; at + 4 <= buf.length; at += 4) {
-    const v = buf.readUInt32LE(at);
-    if (at === 0) {
-      enc.u8(REF_RAW);
-      enc.u32(v);
-    } else {
-      putRef(v);
+  let word = 0;
+  await reader.stream(sec.offset, sec.size, 4, (buf) => {
+    for (let at = 0; at + 4 <= buf.length; at += 4, word++) {
+      const v = buf.readUInt32LE(at);
+      if (word === 0) {
+        enc.u8(REF_RAW);
+        enc.u32(v);
+      } else {
+        putRef(v);
+      }
     }
-  }
+  });
 }
