@@ -10,8 +10,7 @@
  * every function when the route is added, as fastify does: a schema that does not compile then
  * fails the app's start, which is how test/unit/app-routes.test.ts checks them all.
  */
-import AjvCompiler from '@fastify/ajv-compiler';
-import SerializerSelector from '@fastify/fast-json-stringify-compiler';
+import { createRequire } from 'node:module';
 import type { FastifyServerOptions } from 'fastify';
 import { replySchema } from './reply-schema.js';
 
@@ -20,6 +19,12 @@ type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaCont
 type Compiled = ((...args: never[]) => unknown) & { schemaEnv?: unknown; errors?: unknown };
 type Compile = (routeSchema: { schema?: unknown }) => Compiled;
 type Factory = (...args: never[]) => Compile;
+
+// Loaded on first use too: @fastify/ajv-compiler brings ajv's JTD compiler and formats, and a
+// restart's requests (hello, status) validate nothing. Synchronous, as fastify's compilers are.
+const require = createRequire(import.meta.url);
+const validatorFactory = (): Factory => (require('@fastify/ajv-compiler') as () => Factory)();
+const serializerFactory = (): Factory => (require('@fastify/fast-json-stringify-compiler') as () => Factory)();
 
 /** When each route's functions are compiled. */
 export type SchemaCompilation = 'lazy' | 'eager';
@@ -42,13 +47,13 @@ function onFirstCall(compile: () => Compiled): Compiled {
 }
 
 /**
- * `factory` with its compiler built on first use, and each route's function compiled (from the
- * schema as `prepare` gives it) on first use too, or at once when `when` is eager.
+ * The compiler factory `load()` gives, loaded and built on first use; each route's function is
+ * compiled (from its schema as `prepare` gives it) on its first call, or at once when eager.
  */
-function deferred(factory: Factory, when: SchemaCompilation, prepare: (schema: unknown) => unknown = (schema) => schema): Factory {
+function deferred(load: () => Factory, when: SchemaCompilation, prepare: (schema: unknown) => unknown = (schema) => schema): Factory {
   return (...factoryArgs) => {
     let compiler: Compile | undefined;
-    const compile = (route: { schema?: unknown }): Compiled => (compiler ??= factory(...factoryArgs))({ ...route, schema: prepare(route.schema) });
+    const compile = (route: { schema?: unknown }): Compiled => (compiler ??= load()(...factoryArgs))({ ...route, schema: prepare(route.schema) });
     return (route) => (when === 'eager' ? compile(route) : onFirstCall(() => compile(route)));
   };
 }
@@ -56,7 +61,7 @@ function deferred(factory: Factory, when: SchemaCompilation, prepare: (schema: u
 /** The `schemaController.compilersFactory` for Fastify(). */
 export function schemaCompilers(when: SchemaCompilation): CompilersFactory {
   return {
-    buildValidator: deferred(AjvCompiler() as unknown as Factory, when) as unknown as CompilersFactory['buildValidator'],
-    buildSerializer: deferred(SerializerSelector() as unknown as Factory, when, replySchema) as unknown as CompilersFactory['buildSerializer'],
+    buildValidator: deferred(validatorFactory, when) as unknown as CompilersFactory['buildValidator'],
+    buildSerializer: deferred(serializerFactory, when, replySchema) as unknown as CompilersFactory['buildSerializer'],
   };
 }
