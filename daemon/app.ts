@@ -20,6 +20,7 @@ import { registerMetricsRoute } from './routes/metrics.js';
 import { registerPaholeRoute } from './routes/pahole.js';
 import { registerWatchRoutes } from './routes/watch.js';
 import { handleClientError, installErrorHandlers } from './routes/errors.js';
+import { schemaCompilers } from './server/schema-compilers.js';
 
 /** Longest URL the daemon reads (paths travel in bodies; a URL carries at most one or two). */
 export const MAX_URL_BYTES = 8 * 1024;
@@ -44,6 +45,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       // Reject unknown or mistyped fields instead of silently dropping or coercing them.
       customOptions: { removeAdditional: false, coerceTypes: false },
     },
+    // Compiling every route's schemas at start was most of the daemon's start-up time.
+    schemaController: { compilersFactory: schemaCompilers(deps.schemaCompilation ?? 'lazy') },
   });
 
   app.addHook('onRequest', async (request, reply) => {

@@ -21,9 +21,9 @@ import { parseArgs } from 'node:util';
 import { DAEMON_ARG_OPTIONS, daemonArgsToFlags, resolveConfig, type Config } from '../shared/config.js';
 import { codeOf, toBtfdError } from '../shared/errors.js';
 import { DAEMON_EXIT_CODES, SIGNAL_EXIT_BASE } from '../shared/protocol/daemon-exit.js';
-import { createEngine } from './engine/engine.js';
 import { checkDefaultPahole } from './engine/pahole-tool.js';
-import { preparePrivateDirs, runDaemon, type RunningDaemon } from './server/run.js';
+import { preparePrivateDirs } from './server/private-dirs.js';
+import type { RunningDaemon } from './server/run.js';
 import type { ShutdownReason } from './server/shutdown.js';
 
 const HANDLED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
@@ -85,8 +85,13 @@ export interface DaemonProcessOptions {
  */
 export async function runDaemonProcess(config: Config, hooks: DaemonProcessOptions = {}): Promise<number> {
   let daemon: RunningDaemon;
+  // The daemon's modules (fastify, SQLite, the engine…) load while pahole is checked: the check
+  // mostly waits on pahole and ldd, and loading them took as long. A failed check still comes first.
+  const loading = Promise.all([import('./server/run.js'), import('./engine/engine.js')]);
+  loading.catch(() => undefined);
   try {
     await checkSettings(config, process.env['PATH']);
+    const [{ runDaemon }, { createEngine }] = await loading;
     daemon = await runDaemon({
       config,
       ...(hooks.oneshotSocket === undefined ? {} : { oneshotSocket: hooks.oneshotSocket }),

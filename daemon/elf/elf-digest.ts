@@ -134,6 +134,12 @@ class Encoder {
     this.used += b.copy(this.buf, this.used);
   }
 
+  /** Bytes [start, end) of b, small (a symbol's fields): copied without a view per call. */
+  range(b: Buffer, start: number, end: number): void {
+    this.room(end - start);
+    this.used += b.copy(this.buf, this.used, start, end);
+  }
+
   /** Length-prefixed bytes. */
   bytes(b: Buffer): void { this.u64(b.length); this.raw(b); }
 
@@ -148,11 +154,17 @@ class Encoder {
  * ranges bigger than the window are streamed in window-sized chunks.
  */
 class WindowReader {
-  private readonly win = Buffer.alloc(CHUNK_BYTES);
+  // Not zero-filled (every byte used is read first): zeroing a 1 MiB window per module was the
+  // largest item of a worker's profile in a full rehash. No larger than the file, and not the
+  // whole file: a module under 1 MiB (most) is one read; a whole-file buffer for big ones left
+  // 10–20 MB more resident in the pool (glibc keeps large freed blocks).
+  private readonly win: Buffer;
   private winStart = 0;
   private winEnd = 0;
 
-  constructor(private readonly fh: FileHandle, private readonly file: string, private readonly fileSize: number) {}
+  constructor(private readonly fh: FileHandle, private readonly file: string, private readonly fileSize: number) {
+    this.win = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, fileSize));
+  }
 
   /** Call onChunk with consecutive pieces of [offset, offset+size), each a multiple of `unit` bytes. */
   async stream(offset: number, size: number, unit: number, onChunk: (chunk: Buffer) => void): Promise<void> {
@@ -278,7 +290,7 @@ async function hashSymbols(
   let symIndex = 0;
   await reader.stream(sym.offset, sym.size, SYM_SIZE, (buf) => {
     for (let at = 0; at + SYM_SIZE <= buf.length; at += SYM_SIZE, symIndex++) {
-      enc.raw(buf.subarray(at, at + 6)); // st_name, st_info, st_other
+      enc.range(buf, at, at + 6); // st_name, st_info, st_other
       const shndx = buf.readUInt16LE(at + 6);
       if (shndx === SHN_XINDEX) {
         if (xindex === undefined) throw malformed(file, `symbol ${symIndex} uses SHN_XINDEX but there is no SHT_SYMTAB_SHNDX section`);
@@ -289,7 +301,7 @@ async function hashSymbols(
       } else {
         putRef(shndx);
       }
-      enc.raw(buf.subarray(at + 8, at + SYM_SIZE)); // st_value, st_size
+      enc.range(buf, at + 8, at + SYM_SIZE); // st_value, st_size
     }
   });
 }

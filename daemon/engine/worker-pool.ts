@@ -17,6 +17,12 @@ import type {
 
 /** How long an idle worker thread lives before piscina ends it. */
 const WORKER_IDLE_TIMEOUT_MS = 30_000;
+/**
+ * A worker's young generation, which V8 lets grow to 48 MB. Tasks keep their big data in buffers
+ * outside the V8 heap and make short-lived garbage, so a small one costs only more frequent, cheap
+ * scavenges; it kept a 2-thread pool ~15 MB smaller after digesting 150 modules (8 MB saved nothing).
+ */
+const WORKER_YOUNG_GENERATION_MB = 4;
 
 export interface WorkerPool {
   /** Hash a module; `signal` drops the task while it waits for a thread. */
@@ -48,6 +54,7 @@ export function createWorkerPool(options: { readonly workers: number; readonly l
     maxThreads: size,
     minThreads: 0,
     idleTimeout: WORKER_IDLE_TIMEOUT_MS,
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
   });
   // A worker that dies outside a task (it failed to load, say) must not take the daemon with it:
   // its running task rejects on its own, and the pool starts a new thread for the next one.

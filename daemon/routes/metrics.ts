@@ -1,13 +1,18 @@
 /**
  * GET /metrics: Prometheus text format, from prom-client with a registry of the daemon's own
  * (no global default registry: tests build many apps in one process).
+ *
+ * prom-client is loaded and the registry built on the first scrape, not when the daemon starts
+ * (it was a measurable part of a restart, for a route many daemons never serve); its default
+ * process metrics (GC, event loop) therefore count from the first scrape.
  */
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { CacheTierStats } from '../../shared/build-types.js';
 import type { AppDeps } from './route-deps.js';
 
-export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void {
+async function createRegistry(deps: AppDeps): Promise<Registry> {
+  const { collectDefaultMetrics, Gauge, Registry } = await import('prom-client');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'btfd_' });
   const gauge = (name: string, help: string, read: () => number) =>
@@ -79,8 +84,19 @@ export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void 
     return uploads ? [['done', uploads.done], ['failed', uploads.failed], ['dropped', uploads.dropped]] : [];
   });
 
+  return registry;
+}
+
+export function registerMetricsRoute(app: FastifyInstance, deps: AppDeps): void {
+  let registry: Promise<Registry> | undefined;
   app.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
+    // A failed load is not kept: the next scrape tries again.
+    registry ??= createRegistry(deps).catch((err: unknown) => {
+      registry = undefined;
+      throw err;
+    });
+    const ready = await registry;
+    reply.header('content-type', ready.contentType);
+    return ready.metrics();
   });
 }

@@ -8,6 +8,7 @@ import type { DaemonHealth } from '../../shared/protocol/status.js';
 import type { Engine } from '../engine/engine.js';
 import type { CacheAdmin } from '../store/cache-admin.js';
 import type { EventBus } from '../events/event-bus.js';
+import type { SchemaCompilation } from '../server/schema-compilers.js';
 import type { WatchEvent, WatchManager } from '../watch/watch-manager.js';
 
 /** The running daemon's state as the routes see it. */
@@ -47,4 +48,9 @@ export interface AppDeps {
   readonly runtime: DaemonRuntime;
   /** The clock (ms since the epoch); Date.now by default. */
   readonly now?: () => number;
+  /**
+   * When the routes' validators and serializers are compiled: on each one's first use (the
+   * default, see daemon/server/schema-compilers.ts), or each when its route is added.
+   */
+  readonly schemaCompilation?: SchemaCompilation;
 }

@@ -18,7 +18,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../../shared/config.js';
 import { toBtfdError } from '../../shared/errors.js';
-import { ensurePrivateDir } from '../../shared/paths.js';
 import { buildApp } from '../app.js';
 import type { Engine } from '../engine/engine.js';
 import { createCacheAdmin } from '../store/cache-admin.js';
@@ -33,6 +32,7 @@ import { createEventBus } from '../events/event-bus.js';
 import { createIdleTimer, type IdleTimer } from './idle-timer.js';
 import { createLogger } from './logger.js';
 import { startHomeGuard, type HomeGuard } from './home-guard.js';
+import { preparePrivateDirs } from './private-dirs.js';
 import { createShutdown, type ShutdownReason, type ShutdownStep } from './shutdown.js';
 
 const SOCKET_MODE = 0o600;
@@ -93,14 +93,6 @@ export interface RunningDaemon {
   readonly reconciled: Promise<void>;
   /** Write queued log lines now (main.ts, before an exit that skips the teardown). */
   flushLog(): void;
-}
-
-/** Create btfd's private dirs (0700, owner-checked) for `config`. */
-export function preparePrivateDirs(config: Config): void {
-  if (config.home !== null) ensurePrivateDir(config.home);
-  ensurePrivateDir(config.runtimeDir);
-  ensurePrivateDir(config.stateDir);
-  ensurePrivateDir(config.cacheDir);
 }
 
 /** The home's lock, then the cache dir's; released in the reverse order. */

@@ -113,6 +113,11 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
   const trees = new Map<string, WatchedTree>();
   let rescanTimer: NodeJS.Timeout | null = null;
   let closing: Promise<void> | null = null;
+  /** Settles on close(): a restored tree's reconcile stops waiting for a scan that will not end. */
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
 
   function status(tree: WatchedTree): TreeStatus {
     const health = tree.watcher.health();
@@ -262,8 +267,11 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     if (work) schedule(tree, { all, modules, trigger });
   }
 
-  /** Start watching; resolves with the tree and a promise for its first (reconcile) build. */
-  async function startWatching(registration: TreeRegistration): Promise<{ tree: WatchedTree; firstBuild: Promise<void> }> {
+  /**
+   * Start watching; resolves with the tree and a promise for its first (reconcile) build.
+   * `afterScan` (a restart) runs that build once the watcher's scan is done, as the only pass.
+   */
+  async function startWatching(registration: TreeRegistration, afterScan = false): Promise<{ tree: WatchedTree; firstBuild: Promise<void> }> {
     const base = registration.base ?? defaultBase(registration.dir);
     let tree!: WatchedTree;
     const watcher = createTreeWatcher({
@@ -283,6 +291,14 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     trees.set(registration.dir, tree);
     options.onTreesChanged?.(trees.size);
     tree.baseDigest = await engine.baseDigest(base).catch(() => null);
+    const stillWatched = (): boolean => trees.get(registration.dir) === tree && !closing;
+    if (afterScan) {
+      // On a restart the reconcile waits for the scan: every module it reads is then in a
+      // watched dir, so no second pass is needed, and on a tree where nothing changed that second
+      // full pass was about half of the restart.
+      const firstBuild = Promise.race([watcher.ready, stopped]).then(() => (stillWatched() ? schedule(tree, { all: true, modules: [], trigger: 'watch started' }) : undefined));
+      return { tree, firstBuild };
+    }
     // Reconcile: whatever changed while nobody watched is found by one build over the tree. It
     // runs while chokidar scans (a large tree takes it a while) rather than after it; one more
     // pass once the watcher is ready covers a file changed in a dir not yet watched at the time.
@@ -370,7 +386,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
         try {
           // A tree that grew past the limit while the daemon was down is not watched (logged below).
           await checkSize(registration.dir);
-          firstBuilds.push((await startWatching(registration)).firstBuild);
+          firstBuilds.push((await startWatching(registration, true)).firstBuild);
         } catch (err) {
           log.warn({ dir: registration.dir, err }, 'could not resume watching a tree');
         }
@@ -395,6 +411,7 @@ export function createWatchManager(options: WatchManagerOptions): WatchManager {
     },
     close() {
       closing ??= (async () => {
+        stop();
         if (rescanTimer) clearInterval(rescanTimer);
         await Promise.allSettled([...trees.values()].map((t) => t.watcher.close()));
         await Promise.allSettled([...trees.values()].map((t) => t.running));

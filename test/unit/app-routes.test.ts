@@ -13,6 +13,7 @@ import { createEventBus } from '../../daemon/events/event-bus.js';
 import { createWatchManager, type WatchEvent } from '../../daemon/watch/watch-manager.js';
 import { buildApp, type DaemonRuntime } from '../../daemon/app.js';
 import type { Engine } from '../../daemon/engine/engine.js';
+import type { SchemaCompilation } from '../../daemon/server/schema-compilers.js';
 import type { CacheAdmin } from '../../daemon/store/cache-admin.js';
 import type { TreeRegistry } from '../../daemon/store/tree-registry.js';
 import type { BuildEvent, BuildReport, BuildRequest, CacheStats, ModuleResult } from '../../shared/build-types.js';
@@ -98,7 +99,9 @@ interface Harness {
   readonly app: ReturnType<typeof buildApp>;
 }
 
-function harness(t: TestContext, engine: Engine & { calls?: string[] }, cache: CacheAdmin = fakeCache(engine.calls ?? [])): Harness {
+function harness(
+  t: TestContext, engine: Engine & { calls?: string[] }, cache: CacheAdmin = fakeCache(engine.calls ?? []), schemaCompilation?: SchemaCompilation,
+): Harness {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'btfd-'));
   t.after(() => fs.rmSync(home, { recursive: true, force: true }));
   const config = resolveConfig({ env: { BTFD_HOME: home }, flags: { workers: 3 }, file: null });
@@ -122,7 +125,7 @@ function harness(t: TestContext, engine: Engine & { calls?: string[] }, cache: C
   const events = createEventBus<WatchEvent>();
   const registry = { put: () => undefined, recordBuild: () => undefined, remove: () => false, list: () => [] } satisfies TreeRegistry;
   const watch = createWatchManager({ engine, registry, logger, settleMs: 50, rescanMs: 0, ignoredDirs: [], publish: (e) => events.publish(e) });
-  const app = buildApp({ config, engine, cache, watch, events, logger, runtime, now: () => 11_000 });
+  const app = buildApp({ config, engine, cache, watch, events, logger, runtime, now: () => 11_000, ...(schemaCompilation ? { schemaCompilation } : {}) });
   t.after(() => app.close());
   return { config, runtime, app };
 }
@@ -169,6 +172,27 @@ test('GET /v1/status reports runtime, cache and pool; a broken cache is reported
   assert.equal(res.statusCode, 200);
   assert.equal(res.json().cache, null);
   assert.equal(res.json().cacheError, 'db locked');
+});
+
+test('every route\'s schemas compile when compiled eagerly; lazily compiled routes answer the same', async (t) => {
+  const eager = harness(t, fakeEngine(), undefined, 'eager');
+  // Eager compilation happens as routes are added: a schema that does not compile fails ready().
+  await eager.app.ready();
+  const lazy = harness(t, fakeEngine());
+  const requests = [
+    { method: 'GET', url: '/v1/status' },
+    { method: 'POST', url: '/v1/build', payload: { dir: '/t', modules: ['/t/a.ko'] } },
+    { method: 'POST', url: '/v1/build', payload: { dir: 'relative', bogus: 1 } },
+    { method: 'GET', url: '/v1/modules?dir=/t&extra=1' },
+    { method: 'POST', url: '/v1/cache/gc', payload: { maxBytes: 'lots' } },
+  ] as const;
+  // Each harness has a home of its own; the answers are otherwise the same bytes.
+  const body = (h: Harness, text: string): string => text.replaceAll(h.config.home!, 'HOME');
+  for (const request of requests) {
+    const [a, b] = [await eager.app.inject(request), await lazy.app.inject(request)];
+    assert.equal(b.statusCode, a.statusCode, `${request.method} ${request.url}`);
+    assert.equal(body(lazy, b.body), body(eager, a.body), `${request.method} ${request.url}`);
+  }
 });
 
 test('POST /v1/build answers the report as JSON', async (t) => {
