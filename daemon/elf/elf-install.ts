@@ -42,12 +42,16 @@ const DEAD_BYTES_SHARE_ALLOWED = 0.25;
  * Replace or add sections (new ones: SHT_PROGBITS, flags 0, addralign 1, as pahole adds `.BTF`
  * to a module) and write the file durably, in place where it can. Existing sections keep their
  * index, header and bytes. Returns false, without touching the file, when every named section
- * already holds exactly the given bytes.
+ * already holds exactly the given bytes. `resolved`: `file` is a real path already.
  */
-export async function installSections(file: string, sections: ReadonlyMap<string, Buffer>): Promise<boolean> {
+export async function installSections(
+  file: string, sections: ReadonlyMap<string, Buffer>, options: { readonly resolved?: boolean } = {},
+): Promise<boolean> {
   for (const name of sections.keys()) checkNewName(name);
   if (sections.size === 0) return false;
-  const real = await realpathOrThrow(file);
+  // The executor passes the path containment resolved and found no symlink: resolving it again
+  // would cost a readlink per path component.
+  const real = options.resolved === true ? file : await realpathOrThrow(file);
   const writable = await openForWriting(real);
   if (writable === undefined) {
     return withFile(real, async (src, size, st) => {

@@ -122,7 +122,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     // fresh module is not written, and keeps the no-op build free of this readdir).
     const swept = await sweepTempFilesOf(target.path);
     if (swept > 0) log.info({ module: plan.path, swept }, 'removed temp files of an interrupted write');
-    await installSections(target.path, sections);
+    await installSections(target.path, sections, { resolved: true });
     const after = stampOf(await stat(target.path, { bigint: true }).catch((err: unknown) => {
       throw new BtfdError('BTFD_ERR_MODULE_DELETED', `${plan.path} was deleted just after btfd wrote it`, { cause: err });
     }));

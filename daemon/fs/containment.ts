@@ -35,10 +35,8 @@ function errnoOf(err: unknown): unknown {
   return (err as { code?: unknown } | null)?.code;
 }
 
-/** The daemon's effective uid (null where there is none, which is not Linux). */
-function daemonUid(): number | null {
-  return typeof process.geteuid === 'function' ? process.geteuid() : null;
-}
+/** The daemon's effective uid (null where there is none, which is not Linux); it never changes. */
+const DAEMON_UID: number | null = typeof process.geteuid === 'function' ? process.geteuid() : null;
 
 /**
  * A tree's real path, resolved once for a whole build: its targets are then checked against the
@@ -65,7 +63,7 @@ export async function resolveTree(tree: string): Promise<ResolvedTree> {
  *   (an output) when it or its directory does not exist; BTFD_ERR_TREE_NOT_FOUND for the tree
  */
 export async function checkWriteTarget(
-  file: string, tree: string | ResolvedTree, kind: WriteTargetKind, uid: number | null = daemonUid(),
+  file: string, tree: string | ResolvedTree, kind: WriteTargetKind, uid: number | null = DAEMON_UID,
 ): Promise<CheckedTarget> {
   const absolute = path.resolve(file);
   const realTree = typeof tree === 'string' ? (await resolveTree(tree)).real : tree.real;
@@ -85,7 +83,7 @@ export async function checkWriteTarget(
  * checkWriteTarget for a module the tree walk found (findModules never follows a symlinked
  * directory, so its directory lies in the tree): only the file itself is looked at.
  */
-export async function checkFoundModule(file: string, uid: number | null = daemonUid()): Promise<CheckedTarget> {
+export async function checkFoundModule(file: string, uid: number | null = DAEMON_UID): Promise<CheckedTarget> {
   return checkExisting(file, file, 'module', uid);
 }
 

@@ -36,13 +36,20 @@ export interface BaseSnapshots {
   prune(keep?: number): void;
 }
 
+/** How often a snapshot's use is written to its mtime (the LRU order needs no finer grain). */
+const TOUCH_INTERVAL_MS = 60_000;
+
 export function createBaseSnapshots(dir: string): BaseSnapshots {
   ensurePrivateDir(dir);
   const pathOf = (digest: string): string => path.join(dir, `${digest}.btf`);
+  /** When this process last marked each snapshot used: a build asks about its base per module. */
+  const touchedAt = new Map<string, number>();
   const touch = (file: string): void => {
-    const now = new Date();
+    const now = Date.now();
+    if (now - (touchedAt.get(file) ?? -Infinity) < TOUCH_INTERVAL_MS) return;
+    touchedAt.set(file, now);
     try {
-      fs.utimesSync(file, now, now);
+      fs.utimesSync(file, now / 1000, now / 1000);
     } catch {
       // Removed by a prune meanwhile: the caller writes it again.
     }
