@@ -204,7 +204,6 @@ export function createEngine(options: EngineOptions): Engine {
   const plan = async (ctx: TreeContext, modulePath: string, options: ReadOptions = {}): Promise<ModulePlan> => decide(await inputs.read(ctx, modulePath, options));
   const executor = createExecutor({
     store,
-    cache,
     ownWrites,
     log,
     replan: (ctx, modulePath) => plan(ctx, modulePath),
@@ -250,7 +249,6 @@ export function createEngine(options: EngineOptions): Engine {
     return result;
   }
 
-  /** A module found fresh is a cache hit too: its artifact is what the cache holds for its key. */
   function forgetModule(modulePath: string): void {
     store.modules.forget(modulePath);
     store.statCache.forget(modulePath);

@@ -17,7 +17,6 @@ import { installSections } from '../elf/elf-install.js';
 import { sweepTempFilesOf } from '../fs/atomic-file.js';
 import { checkWriteTarget } from '../fs/containment.js';
 import { sameStamp, stampOf, type FileStamp } from '../fs/file-stamp.js';
-import type { ArtifactCache } from '../store/artifact-cache.js';
 import type { Store } from '../store/store.js';
 import type { TreeContext } from './context.js';
 import { createKeyedLock } from './keyed-lock.js';
@@ -34,8 +33,6 @@ const PAHOLE_SECTIONS: ReadonlySet<string> = new Set(['.BTF', '.BTF.base']);
 
 export interface ExecutorOptions {
   readonly store: Store;
-  /** The artifact cache the steps use (its uses are recorded there). */
-  readonly cache: ArtifactCache;
   readonly steps: ActionSteps;
   /** Plan a module afresh (after it changed). */
   readonly replan: (ctx: TreeContext, modulePath: string) => Promise<ModulePlan>;
@@ -67,7 +64,10 @@ export interface Produced {
 export interface Executor {
   /** Carry out a plan: install its artifact (or nothing, when fresh) and book the outcome. */
   execute(ctx: TreeContext, plan: ModulePlan, options?: ExecuteOptions): Promise<ModuleResult>;
-  /** Book a module found fresh as planned (see ExecuteOptions.book). */
+  /**
+   * Book a module found fresh as planned (see ExecuteOptions.book). A fresh module is a cache hit
+   * too, when counted: its artifact is what the cache holds for its key.
+   */
   bookFresh(ctx: TreeContext, plan: ModulePlan, countHits: boolean): () => void;
   /** The artifact a plan needs, without installing it (the drop-in's detached output). */
   produce(ctx: TreeContext, plan: ModulePlan): Promise<Produced>;
@@ -76,7 +76,7 @@ export interface Executor {
 }
 
 export function createExecutor(options: ExecutorOptions): Executor {
-  const { store, cache, steps, log } = options;
+  const { store, steps, log } = options;
   const fileLock = createKeyedLock();
 
   /**

@@ -121,7 +121,8 @@ test('watching a tree without a base fails with the base code', async (t) => {
   await assert.rejects(manager.add({ dir: path.join(dir, 'nope') }), { code: 'BTFD_ERR_TREE_NOT_FOUND' });
 });
 
-test('a module written slowly in pieces is built once, whole: no build of a partial file, no error for one', async (t) => {
+/** A watched fixture kernel after its first build, and a pristine copy to relink modules from. */
+async function watchedKernel(t: TestContext) {
   const { manager, events } = startManager(t);
   const dir = tempDir(t);
   const kernel = await createFixtureKernel(path.join(dir, 'k'));
@@ -129,6 +130,11 @@ test('a module written slowly in pieces is built once, whole: no build of a part
   await manager.add({ dir: kernel.dir });
   await waitFor('first build', () => finished(events).length >= 1);
   await manager.idle();
+  return { manager, events, kernel, pristine };
+}
+
+test('a module written slowly in pieces is built once, whole: no build of a partial file, no error for one', async (t) => {
+  const { manager, events, kernel, pristine } = await watchedKernel(t);
   const before = events.length;
 
   // A relink (no .BTF) written in five pieces, each pause longer than the settle.
@@ -156,14 +162,8 @@ test('a module written slowly in pieces is built once, whole: no build of a part
 });
 
 test('a burst of relinked modules is built as one batch', async (t) => {
-  const { manager, events } = startManager(t);
-  const dir = tempDir(t);
-  const kernel = await createFixtureKernel(path.join(dir, 'k'));
-  const pristine = await createFixtureKernel(path.join(dir, 'pristine'));
+  const { manager, events, kernel, pristine } = await watchedKernel(t);
   const n = kernel.modules.length;
-  await manager.add({ dir: kernel.dir });
-  await waitFor('first build', () => finished(events).length >= 1);
-  await manager.idle();
   const before = events.length;
 
   for (const [i, module] of kernel.modules.entries()) await copyFile(pristine.modules[i]!, module);

@@ -204,12 +204,18 @@ test('digest changes when non-output content changes', async (t) => {
   assert.notEqual((await digestModule(renamed, OUTPUTS)).digest, base);
 });
 
-test('installSections adds, keeps, replaces and is a no-op when nothing changes', async (t) => {
-  const dir = tempDir(t);
+/** tcp_dctcp as Debian ships it, its `.BTF`, and a copy without `.BTF` (as ld leaves a module). */
+function dctcpWithoutBtf(dir: string): { orig: string; distroBtf: Buffer; stripped: string } {
   const orig = copy(MODULES.tcp_dctcp, dir, 'orig.ko');
   const distroBtf = dumpSection(orig, '.BTF', dir);
   const stripped = copy(orig, dir, 'stripped.ko');
   run('objcopy', ['--remove-section', '.BTF', stripped]);
+  return { orig, distroBtf, stripped };
+}
+
+test('installSections adds, keeps, replaces and is a no-op when nothing changes', async (t) => {
+  const dir = tempDir(t);
+  const { orig, distroBtf, stripped } = dctcpWithoutBtf(dir);
   const m = copy(stripped, dir, 'm.ko');
   fs.chmodSync(m, 0o640);
   const digest = (await digestModule(m, OUTPUTS)).digest;
@@ -273,11 +279,8 @@ test('installSections adds, keeps, replaces and is a no-op when nothing changes'
 
 test('installSections writes in place: only the new bytes, the ELF header last, compacted when dead bytes pile up', async (t) => {
   const dir = tempDir(t);
-  const orig = copy(MODULES.tcp_dctcp, dir, 'orig.ko');
-  const distroBtf = dumpSection(orig, '.BTF', dir);
-  const m = copy(orig, dir, 'm.ko');
-  run('objcopy', ['--remove-section', '.BTF', m]);
-  const stripped = copy(m, dir, 'stripped.ko');
+  const { distroBtf, stripped } = dctcpWithoutBtf(dir);
+  const m = copy(stripped, dir, 'm.ko');
   const digest = (await digestModule(m, OUTPUTS)).digest;
   const before = fs.statSync(m, { bigint: true });
   const oldBytes = fs.readFileSync(m);
