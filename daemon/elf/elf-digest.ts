@@ -27,12 +27,11 @@
  *    Relocations refer to symbols, not sections, and output sections never add symbols, so every
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import type { BtfIdsSource } from '../btf/btf-ids.js';
 import {
   CHUNK_BYTES, findUnique, malformed, readFully, readHeaders, readSectionBytes, SHF_COMPRESSED, SHF_INFO_LINK,
   SHN_LORESERVE, SHN_XINDEX, SHT_GROUP, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_SYMTAB, SHT_SYMTAB_SHNDX, SHT_DYNSYM, SYM_SIZE,
-  truncated, withFile, type ElfLayout, type ElfSection,
+  readingSynchronously, truncated, withFile, type ElfLayout, type ElfSection, type PositionalReader,
 } from './elf-file.js';
 import { BTF_IDS_SECTION_NAME, readBtfIdsFrom } from './elf-symbols.js';
 
@@ -70,7 +69,9 @@ export interface DigestOptions {
  * the output sections it currently has.
  */
 export async function digestModule(file: string, options: DigestOptions): Promise<ModuleDigest> {
-  return withFile(file, async (fh, size) => {
+  return withFile(file, async (handle, size) => {
+    // Hashing is all this call does: its reads need not go through the threadpool.
+    const fh = readingSynchronously(handle);
     const hdr = await readHeaders(fh, file, size);
     const { layout, ehdr, phdrs } = hdr;
     const outputs = new Map<string, Buffer>();
@@ -162,7 +163,7 @@ class WindowReader {
   private winStart = 0;
   private winEnd = 0;
 
-  constructor(private readonly fh: FileHandle, private readonly file: string, private readonly fileSize: number) {
+  constructor(private readonly fh: PositionalReader, private readonly file: string, private readonly fileSize: number) {
     this.win = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, fileSize));
   }
 
@@ -201,7 +202,7 @@ function makeRefMapper(layout: ElfLayout, outputNames: readonly string[]): (inde
 }
 
 async function hashModule(
-  fh: FileHandle, file: string, layout: ElfLayout, ehdr: Buffer, phdrs: Buffer, outputNames: readonly string[],
+  fh: PositionalReader, file: string, layout: ElfLayout, ehdr: Buffer, phdrs: Buffer, outputNames: readonly string[],
   substituted: ReadonlyMap<number, Buffer>,
 ): Promise<string> {
   const enc = new Encoder();
@@ -276,7 +277,7 @@ async function hashModule(
 
 /** Hash a symbol table with each st_shndx replaced by its reference. */
 async function hashSymbols(
-  fh: FileHandle, reader: WindowReader, file: string, layout: ElfLayout, sym: ElfSection, enc: Encoder,
+  fh: PositionalReader, reader: WindowReader, file: string, layout: ElfLayout, sym: ElfSection, enc: Encoder,
   putRef: (index: number) => void,
 ): Promise<void> {
   if (sym.size % SYM_SIZE !== 0) throw malformed(file, `symbol table ${sym.name}: size ${sym.size} is not a multiple of ${SYM_SIZE}`);

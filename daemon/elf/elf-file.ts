@@ -9,6 +9,7 @@
  * BtfdError (BTFD_ERR_ELF_*), never a crash or a huge allocation.
  */
 import { promises as fsp, type Stats } from 'node:fs';
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { BtfdError } from '../../shared/errors.js';
 import { describeFileType, openRegular } from '../fs/open-regular.js';
@@ -117,7 +118,7 @@ export interface Headers {
 }
 
 /** Read and validate the headers of an open file. */
-export async function readHeaders(fh: FileHandle, file: string, fileSize: number): Promise<Headers> {
+export async function readHeaders(fh: PositionalReader, file: string, fileSize: number): Promise<Headers> {
   const head = Buffer.alloc(EHDR_SIZE);
   const got = await readAt(fh, head, 0, Math.min(EHDR_SIZE, fileSize), file);
   const magic = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
@@ -292,7 +293,7 @@ export function findUnique(layout: ElfLayout, name: string): ElfSection | undefi
   return found;
 }
 
-export async function readSectionBytes(fh: FileHandle, sec: ElfSection, file: string): Promise<Buffer> {
+export async function readSectionBytes(fh: PositionalReader, sec: ElfSection, file: string): Promise<Buffer> {
   if (sec.type === SHT_NOBITS) return Buffer.alloc(0);
   const buf = Buffer.alloc(sec.size);
   await readFully(fh, buf, sec.offset, file);
@@ -301,6 +302,19 @@ export async function readSectionBytes(fh: FileHandle, sec: ElfSection, file: st
 
 // ---------------------------------------------------------------------------------------------
 // I/O helpers
+
+/** What the readers need of an open file: positional reads (a FileHandle is one). */
+export interface PositionalReader {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+/**
+ * Positional reads of an open file without libuv's threadpool, for a thread whose job is reading
+ * (a worker hashing modules): a round trip through the pool per read cost as much as the hash.
+ */
+export function readingSynchronously(fh: FileHandle): PositionalReader {
+  return { read: async (buffer, offset, length, position) => ({ bytesRead: readSync(fh.fd, buffer, offset, length, position) }) };
+}
 
 export async function realpathOrThrow(file: string): Promise<string> {
   try {
@@ -338,7 +352,7 @@ function openError(file: string, err: unknown): BtfdError {
 }
 
 /** Read up to length bytes at position; returns how many were read (less only at EOF). */
-async function readAt(fh: FileHandle, buf: Buffer, position: number, length: number, file: string): Promise<number> {
+async function readAt(fh: PositionalReader, buf: Buffer, position: number, length: number, file: string): Promise<number> {
   let done = 0;
   while (done < length) {
     let n: number;
@@ -353,14 +367,14 @@ async function readAt(fh: FileHandle, buf: Buffer, position: number, length: num
   return done;
 }
 
-export async function readFully(fh: FileHandle, buf: Buffer, position: number, file: string): Promise<void> {
+export async function readFully(fh: PositionalReader, buf: Buffer, position: number, file: string): Promise<void> {
   const n = await readAt(fh, buf, position, buf.length, file);
   if (n < buf.length) throw truncated(file, `file ended at ${position + n} while reading ${buf.length} bytes at ${position}`);
 }
 
 /** Read [offset, offset+size) in chunks of at most scratch.length bytes. */
 export async function streamRange(
-  fh: FileHandle, file: string, offset: number, size: number, scratch: Buffer,
+  fh: PositionalReader, file: string, offset: number, size: number, scratch: Buffer,
   onChunk: (chunk: Buffer) => void | Promise<void>,
 ): Promise<void> {
   let done = 0;

@@ -2,11 +2,10 @@
  * The `.BTF_ids` section of a module and the symbols resolve_btfids patches through, read the
  * way resolve_btfids reads them (see daemon/btf/btf-ids.ts for what is done with them).
  */
-import type { FileHandle } from 'node:fs/promises';
 import type { BtfIdsSource, BtfIdsSymbol } from '../btf/btf-ids.js';
 import {
   findUnique, malformed, readHeaders, readSectionBytes, SHT_NOBITS, SHT_STRTAB, SHT_SYMTAB, SYM_SIZE, withFile,
-  type ElfLayout, type ElfSection,
+  type ElfLayout, type ElfSection, type PositionalReader,
 } from './elf-file.js';
 
 export const BTF_IDS_SECTION_NAME = '.BTF_ids';
@@ -26,7 +25,7 @@ export async function readBtfIdsSource(file: string): Promise<BtfIdsSource | und
  * `__BTF_ID__`. Undefined when there is no `.BTF_ids` or no symbol table, as resolve_btfids does
  * nothing then.
  */
-export async function readBtfIdsFrom(fh: FileHandle, file: string, layout: ElfLayout): Promise<{ section: ElfSection; source: BtfIdsSource } | undefined> {
+export async function readBtfIdsFrom(fh: PositionalReader, file: string, layout: ElfLayout): Promise<{ section: ElfSection; source: BtfIdsSource } | undefined> {
   const section = findUnique(layout, BTF_IDS_SECTION_NAME);
   if (section === undefined) return undefined;
   if (section.type === SHT_NOBITS) throw malformed(file, `${BTF_IDS_SECTION_NAME} has no contents (SHT_NOBITS)`);
