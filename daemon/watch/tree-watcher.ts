@@ -4,8 +4,9 @@
  * relinking hundreds of modules arrives as one change.
  *
  * At a report, a module whose file is not whole yet (write-probe.ts: a writer still at it,
- * pausing longer than the settle) is held back: the writer's next write brings it back as an
- * event, and the periodic rescan covers a file that stays cut short.
+ * pausing longer than the settle) is held back and looked at again after each settle, until it is
+ * whole or has had no event for CUT_SHORT_QUIET_MS (a writer that stopped: the build then says
+ * what is wrong with the file).
  *
  * A lone module is not reported before the settle, although its file often says early that its
  * write is done: in a tree kbuild builds, the write is ld's, and kbuild's own BTF step (pahole or
@@ -19,6 +20,11 @@ import { mapLimited } from '../engine/map-limited.js';
 import { SKIPPED_DIRS } from '../tree/module-tree.js';
 import { isWholeModule } from './write-probe.js';
 
+/**
+ * How long a module's file may stay cut short, with no event, before it is reported anyway: a
+ * writer pausing mid-file (a slow copy) is waited for; one that stopped (a truncated file) is not.
+ */
+const CUT_SHORT_QUIET_MS = 2_000;
 /** Modules probed at once at a report (a relink of the whole tree reports thousands): bounds open files. */
 const PROBES_IN_FLIGHT = 16;
 
@@ -66,6 +72,8 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
   const health = { events: 0, errors: 0, ready: false };
   let timer: NodeJS.Timeout | null = null;
   let closing: Promise<void> | null = null;
+  /** When each pending module's last event came (a module cut short is held while its writer writes). */
+  const lastEventMs = new Map<string, number>();
   /** Reports in order: each waits for the one before, whose modules are probed first. */
   let reporting: Promise<void> = Promise.resolve();
 
@@ -89,12 +97,20 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
     pending.removed.clear();
     reporting = reporting.then(async () => {
       const whole = await mapLimited(taken.modules, PROBES_IN_FLIGHT, isWholeModule);
+      let held = false;
       const modules = taken.modules.filter((m, i) => {
-        if (whole[i]) return true;
+        // A file cut short whose writer has gone quiet is reported: the engine says what is wrong.
+        if (whole[i] || Date.now() - (lastEventMs.get(m) ?? 0) >= CUT_SHORT_QUIET_MS) {
+          lastEventMs.delete(m);
+          return true;
+        }
         // Unless an event has brought it back (or took it away) meanwhile.
         if (!pending.removed.has(m)) pending.modules.add(m);
+        held = true;
         return false;
       });
+      // Look at held modules again, whether or not their writer writes again.
+      if (held && timer === null && !closing) timer = setTimeout(flush, settleMs);
       if (closing || (modules.length === 0 && taken.removed.length === 0 && !taken.base && !taken.order)) return;
       options.onChange({ baseChanged: taken.base, modulesOrderChanged: taken.order, modules, removed: taken.removed });
     }).catch((err: unknown) => options.onError(err instanceof Error ? err : new Error(String(err))));
@@ -108,9 +124,11 @@ export function createTreeWatcher(options: TreeWatcherOptions): TreeWatcher {
       if (kind === 'unlink') {
         pending.removed.add(file);
         pending.modules.delete(file);
+        lastEventMs.delete(file);
       } else {
         pending.modules.add(file);
         pending.removed.delete(file);
+        lastEventMs.set(file, Date.now());
       }
     } else return;
     if (timer) clearTimeout(timer);
