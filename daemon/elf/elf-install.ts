@@ -52,30 +52,25 @@ export async function installSections(
   // The executor passes the path containment resolved and found no symlink: resolving it again
   // would cost a readlink per path component.
   const real = options.resolved === true ? file : await realpathOrThrow(file);
-  const writable = await openForWriting(real);
-  if (writable === undefined) {
-    return withFile(real, async (src, size, st) => {
-      const hdr = await readHeaders(src, real, size);
-      const changes = await planChanges(src, real, hdr, sections);
-      if (changes === undefined) return false;
-      await rewrite(src, real, st, hdr, changes);
-      return true;
-    });
-  }
-  const { handle: fh, stats: st } = writable;
-  try {
+  /** Install through an open file; in place only where it may be written and has no other name. */
+  const install = async (fh: FileHandle, st: Stats, inPlace: boolean): Promise<boolean> => {
     const hdr = await readHeaders(fh, real, st.size);
     const changes = await planChanges(fh, real, hdr, sections);
     if (changes === undefined) return false;
-    const appended = st.nlink === 1 ? layoutAppended(real, hdr, changes, st.size) : undefined;
+    const appended = inPlace && st.nlink === 1 ? layoutAppended(real, hdr, changes, st.size) : undefined;
     if (appended === undefined) await rewrite(fh, real, st, hdr, changes);
     else await writeInPlace(fh, real, st, hdr, appended);
     return true;
+  };
+  const writable = await openForWriting(real);
+  if (writable === undefined) return withFile(real, (fh, _size, st) => install(fh, st, false));
+  try {
+    return await install(writable.handle, writable.stats, true);
   } catch (err) {
     if (err instanceof BtfdError) throw err;
     throw new BtfdError('BTFD_ERR_ELF_WRITE_FAILED', `${real}: ${errorText(err)}`, { cause: err });
   } finally {
-    await fh.close().catch(() => undefined);
+    await writable.handle.close().catch(() => undefined);
   }
 }
 

@@ -82,17 +82,12 @@ export function createModuleInputReader(store: Store, pool: WorkerPool, cache: A
     };
   }
 
-  /** Content and output digests of a module, from the stat cache or by hashing it. */
+  /** Content and output digests of a module, from the stat cache or by hashing it (recorded unless `readOnly`). */
   async function fileDigests(
     modulePath: string, stamp: FileStamp, statTakenMs: number, hints: () => Promise<BtfIdsHints>, options: ReadOptions, signal: AbortSignal | undefined,
   ): Promise<FileDigests> {
-    return store.statCache.lookup(modulePath, stamp) ?? hashModule(modulePath, stamp, statTakenMs, hints, options, signal);
-  }
-
-  /** Hash a module and, unless `readOnly`, remember it in the stat cache. */
-  async function hashModule(
-    modulePath: string, stamp: FileStamp, statTakenMs: number, hints: () => Promise<BtfIdsHints>, options: ReadOptions, signal: AbortSignal | undefined,
-  ): Promise<FileDigests> {
+    const known = store.statCache.lookup(modulePath, stamp);
+    if (known) return known;
     const { readOnly = false, alone = false } = options;
     const result = await digestTask({ path: modulePath, btfIds: await hints() }, alone, signal);
     const digests = { contentDigest: result.digest, outputsDigest: sectionsDigest(toBuffers(result.outputs)) };
